@@ -1,0 +1,160 @@
+//! Keys and values as the map's write and compare paths consume them: a byte string, given
+//! either as one slice or as a short encoded head followed by a borrowed body (what the typed
+//! layer's codecs produce), read as native-endian words of the zero-padded bytes.
+
+use crate::hash::hash_parts;
+
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// A byte string the map can hash, compare against a slot and copy into one.
+pub(crate) trait Bytes {
+    /// Its length in bytes.
+    fn len(&self) -> usize;
+    /// Word `index` of the bytes, zero-padded past the end, in native byte order.
+    fn word(&self, index: usize) -> usize;
+    /// The map hash of the bytes.
+    fn hash(&self, seed: u64) -> u64;
+}
+
+#[inline(always)]
+fn word_of(bytes: &[u8], index: usize) -> usize {
+    let start = index * WORD;
+    let mut word = [0u8; WORD];
+    if let Some(full) = bytes.get(start..start + WORD) {
+        word.copy_from_slice(full);
+    } else if let Some(tail) = bytes.get(start..) {
+        word[..tail.len()].copy_from_slice(tail);
+    }
+    usize::from_ne_bytes(word)
+}
+
+impl Bytes for [u8] {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline(always)]
+    fn word(&self, index: usize) -> usize {
+        word_of(self, index)
+    }
+
+    #[inline(always)]
+    fn hash(&self, seed: u64) -> u64 {
+        crate::hash::hash_bytes(seed, self)
+    }
+}
+
+impl<T: Bytes + ?Sized> Bytes for &T {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    #[inline(always)]
+    fn word(&self, index: usize) -> usize {
+        (**self).word(index)
+    }
+
+    #[inline(always)]
+    fn hash(&self, seed: u64) -> u64 {
+        (**self).hash(seed)
+    }
+}
+
+/// A head (at most [`Joined::HEAD`] bytes, copied) followed by a borrowed body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Joined<'a> {
+    head: [u8; Joined::HEAD],
+    head_len: u8,
+    body: &'a [u8],
+}
+
+impl<'a> Joined<'a> {
+    /// The longest head.
+    pub(crate) const HEAD: usize = 16;
+
+    /// `head` followed by `body`.
+    ///
+    /// # Panics
+    /// If `head` is longer than [`Joined::HEAD`]; heads come from this crate's codecs.
+    pub(crate) fn new(head: &[u8], body: &'a [u8]) -> Self {
+        let mut buffer = [0u8; Joined::HEAD];
+        buffer[..head.len()].copy_from_slice(head);
+        Joined { head: buffer, head_len: head.len() as u8, body }
+    }
+
+    /// The head bytes.
+    pub(crate) fn head(&self) -> &[u8] {
+        &self.head[..usize::from(self.head_len)]
+    }
+
+    /// The body bytes.
+    pub(crate) fn body(&self) -> &'a [u8] {
+        self.body
+    }
+}
+
+impl Bytes for Joined<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        usize::from(self.head_len) + self.body.len()
+    }
+
+    #[inline]
+    fn word(&self, index: usize) -> usize {
+        let head = self.head();
+        if head.is_empty() {
+            return word_of(self.body, index);
+        }
+        let start = index * WORD;
+        let mut word = [0u8; WORD];
+        for (offset, byte) in word.iter_mut().enumerate() {
+            let at = start + offset;
+            *byte = match at.checked_sub(head.len()) {
+                None => head[at],
+                Some(in_body) => self.body.get(in_body).copied().unwrap_or(0),
+            };
+        }
+        usize::from_ne_bytes(word)
+    }
+
+    #[inline]
+    fn hash(&self, seed: u64) -> u64 {
+        hash_parts(seed, self.head(), self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words_of(bytes: &dyn Fn(usize) -> usize, count: usize) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for index in 0..count {
+            out[index * WORD..(index + 1) * WORD].copy_from_slice(&bytes(index).to_ne_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn words_are_the_zero_padded_bytes() {
+        let data: [u8; 21] = core::array::from_fn(|i| i as u8 + 1);
+        let words = words_of(&|i| data[..].word(i), 40 / WORD);
+        assert_eq!(&words[..21], &data);
+        assert!(words[21..40].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn joined_reads_like_the_concatenation() {
+        let data: [u8; 30] = core::array::from_fn(|i| i as u8 + 1);
+        for cut in 0..=Joined::HEAD.min(data.len()) {
+            let joined = Joined::new(&data[..cut], &data[cut..]);
+            assert_eq!(Bytes::len(&joined), 30);
+            assert_eq!(joined.hash(3), data[..].hash(3));
+            let a = words_of(&|i| joined.word(i), 40 / WORD);
+            let b = words_of(&|i| data[..].word(i), 40 / WORD);
+            assert_eq!(a, b, "cut {cut}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! A chunk's control block: tag bytes, the slot map, and how they are read and changed.
+//!
+//! A chunk has 8 logical slots. Tag byte `i` says whether logical slot `i` is full (high bit
+//! set, low 7 bits from the key's hash) or empty (0). A lookup loads the 8 tag bytes as one
+//! 64-bit value and finds candidate slots with a few word operations (SWAR), as Swiss tables do.
+//!
+//! The slot map is a permutation: nibble `i` names the physical slot (0..=8) that holds logical
+//! slot `i`, and the one physical slot no nibble names is the spare. Replacing an entry writes
+//! the new entry into the spare and then stores the map with logical slot `i` pointing at it:
+//! one atomic store publishes the whole entry, so a writer that dies at any instant leaves the
+//! old entry or the new one, never a mix. The old physical slot becomes the new spare.
+
+use crate::error::{Corruption, Error};
+use crate::layout::SLOTS_PER_CHUNK;
+use crate::region::{ControlBlock, Phys};
+use crate::sync::Ordering;
+
+/// The slot map of a freshly formatted chunk: logical slot `i` in physical slot `i`, spare 8.
+pub(crate) const IDENTITY_MAP: u32 = 0x7654_3210;
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The 8 tag bytes of a chunk, byte `i` for logical slot `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tags(u64);
+
+impl Tags {
+    /// Loads the tags.
+    ///
+    /// Relaxed: callers either hold the chunk lock (whose Acquire orders this load) or read
+    /// inside a seqlock window that the chunk's sequence check validates afterwards.
+    #[inline]
+    pub(crate) fn load(control: &ControlBlock) -> Tags {
+        let low = u64::from(control.tags[0].load(Ordering::Relaxed));
+        let high = u64::from(control.tags[1].load(Ordering::Relaxed));
+        Tags(low | (high << 32))
+    }
+
+    /// Slots whose tag equals `tag` (which has its high bit set).
+    #[inline]
+    pub(crate) fn matching(self, tag: u8) -> SlotSet {
+        let diff = self.0 ^ (LOW_BITS * u64::from(tag));
+        // Exact zero-byte test: a byte of `diff` is zero iff adding 0x7f to its low 7 bits
+        // leaves its high bit clear and its own high bit is clear.
+        let nonzero = ((diff & LOW_SEVEN).wrapping_add(LOW_SEVEN) | diff) & HIGH_BITS;
+        SlotSet(!nonzero & HIGH_BITS)
+    }
+
+    /// Slots that are full.
+    #[inline]
+    pub(crate) fn full(self) -> SlotSet {
+        SlotSet(self.0 & HIGH_BITS)
+    }
+
+    /// Slots that are empty.
+    #[inline]
+    pub(crate) fn empty(self) -> SlotSet {
+        SlotSet(!self.0 & HIGH_BITS)
+    }
+
+    /// The tag byte of logical slot `slot`.
+    #[inline]
+    pub(crate) fn get(self, slot: usize) -> u8 {
+        (self.0 >> (slot * 8)) as u8
+    }
+}
+
+/// A set of logical slots of one chunk, iterated from slot 0 up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotSet(u64);
+
+impl SlotSet {
+    /// Whether the set is empty.
+    #[inline]
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The number of slots in the set.
+    #[inline]
+    pub(crate) fn count(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The lowest slot in the set.
+    #[inline]
+    pub(crate) fn first(self) -> Option<usize> {
+        if self.0 == 0 { None } else { Some(self.0.trailing_zeros() as usize / 8) }
+    }
+}
+
+impl Iterator for SlotSet {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        let slot = self.first()?;
+        self.0 &= self.0 - 1;
+        Some(slot)
+    }
+}
+
+/// The tag a key with hash `hash` gets: the high bit marks the slot full.
+#[inline]
+pub(crate) fn tag_of(hash: u64) -> u8 {
+    0x80 | (hash as u8 & 0x7f)
+}
+
+/// Sets logical slot `slot`'s tag to `tag` (0 empties it). The caller holds the chunk lock.
+///
+/// Release: a process that takes the lock over from a writer that died loads the tags and
+/// issues an Acquire fence (`lock::repair`), which pairs with this store, so a tag it sees set
+/// comes with the complete slot written before it.
+#[inline]
+pub(crate) fn store_tag(control: &ControlBlock, slot: usize, tag: u8) {
+    let word = &control.tags[slot / 4];
+    let shift = (slot % 4) * 8;
+    // Relaxed: only the lock holder writes tags, and its lock Acquire ordered this load.
+    let old = word.load(Ordering::Relaxed);
+    let new = (old & !(0xff << shift)) | (u32::from(tag) << shift);
+    word.store(new, Ordering::Release);
+}
+
+/// Empties every slot of a chunk. The caller holds the chunk lock.
+pub(crate) fn clear_tags(control: &ControlBlock) {
+    // Release: as in `store_tag`.
+    control.tags[0].store(0, Ordering::Release);
+    control.tags[1].store(0, Ordering::Release);
+}
+
+/// The physical slot that holds logical slot `slot` under `map`.
+#[inline]
+pub(crate) fn physical(map: u32, slot: usize, chunk: usize) -> Result<Phys, Error> {
+    Phys::new((map >> (slot * 4)) & 0xf).ok_or(Error::Corrupt(Corruption::SlotMap { chunk: chunk as u32 }))
+}
+
+/// The spare physical slot of `map`, after checking that `map` is a permutation.
+pub(crate) fn spare(map: u32, chunk: usize) -> Result<Phys, Error> {
+    let mut seen = 0u32;
+    for slot in 0..SLOTS_PER_CHUNK {
+        seen |= 1 << ((map >> (slot * 4)) & 0xf);
+    }
+    let missing = !seen & 0x1ff;
+    if seen & !0x1ff != 0 || missing.count_ones() != 1 {
+        return Err(Error::Corrupt(Corruption::SlotMap { chunk: chunk as u32 }));
+    }
+    Phys::new(missing.trailing_zeros()).ok_or(Error::Corrupt(Corruption::SlotMap { chunk: chunk as u32 }))
+}
+
+/// `map` with logical slot `slot` moved to physical slot `phys`.
+#[inline]
+pub(crate) fn remapped(map: u32, slot: usize, phys: Phys) -> u32 {
+    let shift = slot * 4;
+    (map & !(0xf << shift)) | ((phys.get() as u32) << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(bytes: [u8; 8]) -> Tags {
+        Tags(u64::from_le_bytes(bytes))
+    }
+
+    #[test]
+    fn matching_finds_exactly_the_equal_bytes() {
+        let t = tags([0x81, 0, 0x81, 0x82, 0x01, 0x81, 0xff, 0x80]);
+        assert_eq!(t.matching(0x81).collect::<heapless::Vec<usize, 8>>(), [0, 2, 5]);
+        assert_eq!(t.matching(0x80).collect::<heapless::Vec<usize, 8>>(), [7]);
+        assert!(t.matching(0x83).is_empty());
+        // Every byte value against every other, to catch SWAR carry mistakes.
+        for a in 0..=255u8 {
+            for b in [0u8, 1, 0x7f, 0x80, 0x81, 0xfe, 0xff, a.wrapping_add(1)] {
+                let t = tags([a, b, a, b, b, a, b, a]);
+                let expected: heapless::Vec<usize, 8> =
+                    [a, b, a, b, b, a, b, a].iter().enumerate().filter(|(_, x)| **x == (a | 0x80)).map(|(i, _)| i).collect();
+                assert_eq!(t.matching(a | 0x80).collect::<heapless::Vec<usize, 8>>(), expected, "a={a:#x} b={b:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn full_and_empty_split_on_the_high_bit() {
+        let t = tags([0x81, 0, 0x90, 0, 0, 0xff, 0, 0x80]);
+        assert_eq!(t.full().collect::<heapless::Vec<usize, 8>>(), [0, 2, 5, 7]);
+        assert_eq!(t.empty().collect::<heapless::Vec<usize, 8>>(), [1, 3, 4, 6]);
+        assert_eq!(t.full().count(), 4);
+        assert_eq!(t.empty().first(), Some(1));
+        assert_eq!(t.get(2), 0x90);
+    }
+
+    #[test]
+    fn tags_always_have_the_high_bit() {
+        for hash in [0u64, 1, 0x7f, 0x80, 0xff, u64::MAX] {
+            assert!(tag_of(hash) & 0x80 != 0);
+        }
+    }
+
+    #[test]
+    fn identity_map_has_spare_eight() {
+        assert_eq!(spare(IDENTITY_MAP, 0), Ok(Phys::new(8).unwrap()));
+        for slot in 0..8 {
+            assert_eq!(physical(IDENTITY_MAP, slot, 0).unwrap().get(), slot);
+        }
+    }
+
+    #[test]
+    fn remapping_keeps_a_permutation() {
+        let mut map = IDENTITY_MAP;
+        for step in 0..100usize {
+            let slot = step * 5 % 8;
+            let old = physical(map, slot, 0).unwrap();
+            let new_spare = spare(map, 0).unwrap();
+            map = remapped(map, slot, new_spare);
+            assert_eq!(spare(map, 0).unwrap(), old);
+        }
+    }
+
+    #[test]
+    fn invalid_maps_are_corrupt() {
+        let corrupt = Err(Error::Corrupt(Corruption::SlotMap { chunk: 3 }));
+        assert_eq!(spare(0x7654_3211, 3), corrupt); // slot 1 duplicates physical 1
+        assert_eq!(spare(0xf654_3210, 3), corrupt); // nibble 15 is out of range
+        assert_eq!(physical(0xf654_3210, 7, 3), corrupt);
+    }
+}

@@ -1,0 +1,294 @@
+//! Chunk locks that name their owner, their takeover from dead owners, and the sequence word
+//! that writers bump so readers can read without locking.
+//!
+//! A lock word is 0 when free and holds the holder's owner id otherwise, from the instant it is
+//! taken: there is never a held lock without a recorded owner. A waiter that has waited
+//! [`CHECK_EVERY`] attempts asks the map's [`Liveness`] whether the owner is alive; if not, it
+//! swaps the dead owner's id for its own with a compare-and-swap (only one waiter can win) and
+//! repairs the chunk. Repair is only "make the sequence even": by construction (see
+//! `chunk.rs`), every state a writer can die in is a consistent chunk.
+//!
+//! The sequence word is even while the chunk is stable. A writer holding the lock makes it odd,
+//! changes the chunk, and makes it even again; readers retry when it moved (see `raw/read.rs`).
+
+use crate::Error;
+use crate::chunk::Tags;
+use crate::liveness::Liveness;
+use crate::region::ControlBlock;
+use crate::sync::{Ordering, fence};
+
+/// A waiter checks the holder's liveness once every this many attempts.
+pub(crate) const CHECK_EVERY: u32 = 64;
+
+/// Who is acting on a map, and how it waits.
+#[derive(Clone, Copy)]
+pub(crate) struct Waiter<'a> {
+    pub(crate) owner: u32,
+    pub(crate) liveness: &'a dyn Liveness,
+}
+
+/// A held chunk lock. Dropping it ends any write in progress and releases the lock.
+pub(crate) struct ChunkGuard<'a> {
+    control: &'a ControlBlock,
+    /// The chunk's (even) sequence when no write is in progress.
+    seq: u32,
+    writing: bool,
+}
+
+impl<'a> ChunkGuard<'a> {
+    fn acquired(control: &'a ControlBlock) -> Self {
+        // Relaxed: we hold the lock, whose Acquire made the last holder's stores visible.
+        let mut seq = control.seq.load(Ordering::Relaxed);
+        if seq & 1 != 0 {
+            // A holder died (or panicked) inside a write; what it left is consistent.
+            repair(control, seq);
+            seq = seq.wrapping_add(1);
+        }
+        ChunkGuard { control, seq, writing: false }
+    }
+
+    /// Makes the sequence odd: readers that overlap what follows will retry.
+    #[inline]
+    pub(crate) fn begin_write(&mut self) {
+        debug_assert!(!self.writing);
+        self.writing = true;
+        // Relaxed store, then a Release fence: a reader whose (Relaxed) loads observe any of
+        // the stores that follow, and which then issues its Acquire fence, also observes this
+        // odd value (or a later one) when it re-checks the sequence. As in crossbeam's SeqLock.
+        self.control.seq.store(self.seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+    }
+
+    /// Makes the sequence even again.
+    #[inline]
+    pub(crate) fn end_write(&mut self) {
+        debug_assert!(self.writing);
+        self.writing = false;
+        self.seq = self.seq.wrapping_add(2);
+        // Release: pairs with a reader's Acquire load of the sequence, so a reader that starts
+        // after this store sees the complete change.
+        self.control.seq.store(self.seq, Ordering::Release);
+    }
+}
+
+impl Drop for ChunkGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.writing {
+            self.end_write();
+        }
+        // Release: pairs with the Acquire of the next holder's compare-and-swap.
+        self.control.lock.store(0, Ordering::Release);
+    }
+}
+
+/// Makes an odd sequence even after its writer died. The caller holds the lock.
+fn repair(control: &ControlBlock, seq: u32) {
+    // Relaxed loads then an Acquire fence: pairs with the Release stores of tags and slot maps
+    // (`chunk.rs`), so every slot the dead writer published is visible complete to us, and to
+    // readers through the Release store of the sequence below.
+    let _ = Tags::load(control);
+    let _ = control.map.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    // Release: readers that load the new sequence with Acquire see the state read above.
+    control.seq.store(seq.wrapping_add(1), Ordering::Release);
+}
+
+/// Takes `control`'s lock if it is free, without waiting.
+#[inline]
+pub(crate) fn try_lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Option<ChunkGuard<'a>> {
+    // Acquire on success: pairs with the Release in `ChunkGuard::drop` of the previous holder.
+    // Relaxed on failure: nothing is read on that path.
+    match control.lock.compare_exchange(0, waiter.owner, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => Some(ChunkGuard::acquired(control)),
+        Err(_) => None,
+    }
+}
+
+/// Takes `control`'s lock, waiting (bounded by the waiter's liveness) and taking it over from a
+/// dead holder.
+#[inline]
+pub(crate) fn lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<ChunkGuard<'a>, Error> {
+    match try_lock(control, waiter) {
+        Some(guard) => Ok(guard),
+        None => lock_contended(control, waiter),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn lock_contended<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<ChunkGuard<'a>, Error> {
+    let mut attempt = 0u32;
+    loop {
+        // Relaxed: only a hint for whether to try; the compare-and-swap decides.
+        let holder = control.lock.load(Ordering::Relaxed);
+        if holder == 0 {
+            if let Some(guard) = try_lock(control, waiter) {
+                return Ok(guard);
+            }
+        } else if let Some(guard) = take_over_if_dead(control, holder, attempt, waiter) {
+            return Ok(guard);
+        }
+        if !waiter.liveness.wait(attempt) {
+            return Err(Error::TimedOut);
+        }
+        attempt = attempt.wrapping_add(1);
+    }
+}
+
+/// Every [`CHECK_EVERY`] attempts, takes the lock from `holder` if it is dead.
+fn take_over_if_dead<'a>(
+    control: &'a ControlBlock,
+    holder: u32,
+    attempt: u32,
+    waiter: Waiter<'_>,
+) -> Option<ChunkGuard<'a>> {
+    if attempt % CHECK_EVERY != CHECK_EVERY - 1 || waiter.liveness.is_alive(holder) {
+        return None;
+    }
+    // Acquire on success: the dead holder released nothing, so this orders our reads after the
+    // swap; `ChunkGuard::acquired` then repairs with its own Acquire fence.
+    control
+        .lock
+        .compare_exchange(holder, waiter.owner, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| ChunkGuard::acquired(control))
+}
+
+/// Waits until `control`'s lock is free, taking it over (and releasing it) if its holder is dead.
+pub(crate) fn wait_unlocked(control: &ControlBlock, waiter: Waiter<'_>) -> Result<(), Error> {
+    let mut attempt = 0u32;
+    loop {
+        // Relaxed: the caller retries its whole operation afterwards and locks what it changes.
+        let holder = control.lock.load(Ordering::Relaxed);
+        if holder == 0 || take_over_if_dead(control, holder, attempt, waiter).is_some() {
+            return Ok(());
+        }
+        if !waiter.liveness.wait(attempt) {
+            return Err(Error::TimedOut);
+        }
+        attempt = attempt.wrapping_add(1);
+    }
+}
+
+/// Called by a reader that has seen `control`'s sequence odd or moving for `attempt` attempts:
+/// waits, and every [`CHECK_EVERY`] attempts repairs the chunk if no live writer is behind the
+/// odd sequence (its holder died, or the region was left with an odd sequence and no holder).
+pub(crate) fn reader_wait(control: &ControlBlock, attempt: u32, waiter: Waiter<'_>) -> Result<(), Error> {
+    if attempt % CHECK_EVERY == CHECK_EVERY - 1 {
+        // Relaxed: a hint; the guard's compare-and-swap decides.
+        let holder = control.lock.load(Ordering::Relaxed);
+        if holder == 0 {
+            // Taking the lock repairs an odd sequence; dropping it releases the lock.
+            drop(try_lock(control, waiter));
+        } else {
+            drop(take_over_if_dead(control, holder, attempt, waiter));
+        }
+    }
+    if waiter.liveness.wait(attempt) { Ok(()) } else { Err(Error::TimedOut) }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::AtomicU32;
+    use core::num::NonZeroU32;
+
+    fn block() -> ControlBlock {
+        ControlBlock {
+            lock: AtomicU32::new(0),
+            seq: AtomicU32::new(0),
+            tags: [AtomicU32::new(0), AtomicU32::new(0)],
+            map: AtomicU32::new(0),
+            overflow: AtomicU32::new(0),
+            reserved: [AtomicU32::new(0), AtomicU32::new(0)],
+        }
+    }
+
+    /// Owner 7 is dead; waits give up after 1000 attempts.
+    struct SevenIsDead;
+    impl Liveness for SevenIsDead {
+        fn owner_id(&self) -> NonZeroU32 {
+            NonZeroU32::new(2).unwrap()
+        }
+        fn is_alive(&self, owner: u32) -> bool {
+            owner != 7
+        }
+        fn wait(&self, attempt: u32) -> bool {
+            attempt < 1000
+        }
+    }
+
+    fn waiter() -> Waiter<'static> {
+        Waiter { owner: 2, liveness: &SevenIsDead }
+    }
+
+    #[test]
+    fn lock_records_owner_and_drop_releases() {
+        let control = block();
+        let guard = lock(&control, waiter()).unwrap();
+        assert_eq!(control.lock.load(Ordering::Relaxed), 2);
+        assert!(try_lock(&control, waiter()).is_none());
+        drop(guard);
+        assert_eq!(control.lock.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn writes_move_the_sequence_by_two() {
+        let control = block();
+        let mut guard = lock(&control, waiter()).unwrap();
+        guard.begin_write();
+        assert_eq!(control.seq.load(Ordering::Relaxed), 1);
+        guard.end_write();
+        assert_eq!(control.seq.load(Ordering::Relaxed), 2);
+        guard.begin_write();
+        drop(guard); // dropping inside a write ends it
+        assert_eq!(control.seq.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_dead_holder_is_taken_over_and_its_chunk_repaired() {
+        let control = block();
+        control.lock.store(7, Ordering::Relaxed);
+        control.seq.store(11, Ordering::Relaxed);
+        let guard = lock(&control, waiter()).unwrap();
+        assert_eq!(control.lock.load(Ordering::Relaxed), 2);
+        assert_eq!(control.seq.load(Ordering::Relaxed), 12);
+        drop(guard);
+        assert_eq!(control.lock.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_live_holder_makes_lock_time_out_without_change() {
+        let control = block();
+        control.lock.store(5, Ordering::Relaxed);
+        control.seq.store(3, Ordering::Relaxed);
+        assert_eq!(lock(&control, waiter()).err(), Some(Error::TimedOut));
+        assert_eq!(wait_unlocked(&control, waiter()), Err(Error::TimedOut));
+        assert_eq!(control.lock.load(Ordering::Relaxed), 5);
+        assert_eq!(control.seq.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn readers_repair_an_odd_sequence_left_without_holder() {
+        let control = block();
+        control.seq.store(5, Ordering::Relaxed);
+        for attempt in 0..CHECK_EVERY {
+            reader_wait(&control, attempt, waiter()).unwrap();
+        }
+        assert_eq!(control.seq.load(Ordering::Relaxed), 6);
+        assert_eq!(control.lock.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn readers_take_over_from_a_dead_holder() {
+        let control = block();
+        control.lock.store(7, Ordering::Relaxed);
+        control.seq.store(9, Ordering::Relaxed);
+        for attempt in 0..CHECK_EVERY {
+            reader_wait(&control, attempt, waiter()).unwrap();
+        }
+        assert_eq!(control.seq.load(Ordering::Relaxed), 10);
+        assert_eq!(control.lock.load(Ordering::Relaxed), 0);
+    }
+}

@@ -1,0 +1,255 @@
+//! [`RawMap`]: the byte-keyed, byte-valued map over a region, its constructors and accessors.
+//!
+//! Reads (`read.rs`) take no lock; writes (`write.rs`) lock the key's home chunk, which
+//! serializes every writer of one key; iteration is in `iter.rs` and the structural check in
+//! `verify.rs`.
+
+mod iter;
+mod read;
+mod verify;
+mod write;
+
+pub use iter::Iter;
+pub use verify::VerifyReport;
+
+use crate::chunk::{IDENTITY_MAP, Tags};
+use crate::error::Error;
+use crate::hash::hash_bytes;
+use crate::header;
+use crate::layout::Layout;
+use crate::liveness::{Liveness, SingleProcess};
+use crate::lock::Waiter;
+use crate::region::{Region, Unformatted};
+use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
+
+/// A concurrent hash map from byte strings to byte strings, stored entirely in a region of
+/// memory that the caller provides and that any number of threads, or processes, share.
+///
+/// Every operation takes `&self`: share a `&RawMap` between threads, or give each process its
+/// own `RawMap` over the same shared memory. Keys and values are copied in and out; no operation
+/// allocates.
+///
+/// ```
+/// use shared_hashmap::{Layout, RawMap, region_bytes};
+///
+/// let layout = Layout::new(100, 16, 64)?;
+/// let mut words = vec![0u64; layout.region_size().div_ceil(8)];
+/// let map = RawMap::init(region_bytes(&mut words), layout)?;
+///
+/// assert_eq!(map.insert(b"apple", b"red")?, false);
+/// assert_eq!(map.insert(b"apple", b"green")?, true);
+/// let mut out = [0u8; 64];
+/// let len = map.get(b"apple", &mut out)?.unwrap();
+/// assert_eq!(&out[..len], b"green");
+/// assert_eq!(map.fetch_add(b"visits", 3)?, 0);
+/// assert_eq!(map.len(), 2);
+/// # Ok::<(), shared_hashmap::Error>(())
+/// ```
+pub struct RawMap<'r> {
+    region: Region<'r>,
+    layout: Layout,
+    seed: u64,
+    owner: u32,
+    liveness: &'r dyn Liveness,
+}
+
+impl core::fmt::Debug for RawMap<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawMap").field("layout", &self.layout).field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+impl<'r> RawMap<'r> {
+    /// Whether maps may be shared between processes on this target: true when every atomic the
+    /// map keeps in its region is natively lock-free. Where it is false (targets that emulate
+    /// compare-and-swap with a critical section), a map works between threads and interrupt
+    /// handlers of one program, but two processes mapping one region would not exclude each
+    /// other.
+    pub const SHAREABLE_BETWEEN_PROCESSES: bool = ATOMICS_ARE_LOCK_FREE;
+
+    /// Formats `region` as an empty map with `layout`, seeding its hash from the region's
+    /// address and layout.
+    ///
+    /// The seed is not secret. Where keys may come from an adversary who knows the address,
+    /// use [`init_with_seed`](Self::init_with_seed) with a random seed.
+    ///
+    /// # Errors
+    /// [`Error::Misaligned`] if `region` does not start at a multiple of
+    /// [`REGION_ALIGN`](crate::REGION_ALIGN); [`Error::RegionTooSmall`] if it is shorter than
+    /// [`Layout::region_size`]. The region is unchanged when an error is returned.
+    pub fn init(region: &'r mut [u8], layout: Layout) -> Result<Self, Error> {
+        let mut identity = [0u8; 24];
+        identity[..8].copy_from_slice(&(region.as_ptr() as usize as u64).to_le_bytes());
+        identity[8..16].copy_from_slice(&(layout.capacity() as u64).to_le_bytes());
+        identity[16..20].copy_from_slice(&(layout.max_key_len() as u32).to_le_bytes());
+        identity[20..24].copy_from_slice(&(layout.max_value_len() as u32).to_le_bytes());
+        let seed = hash_bytes(0x5eed, &identity);
+        Self::init_with_seed(region, layout, seed)
+    }
+
+    /// Formats `region` as an empty map with `layout` and hash seed `seed`.
+    ///
+    /// # Errors
+    /// As for [`init`](Self::init).
+    pub fn init_with_seed(region: &'r mut [u8], layout: Layout, seed: u64) -> Result<Self, Error> {
+        Self::format(Unformatted::from_slice(region)?, layout, seed, &SingleProcess)
+    }
+
+    /// Opens the map that `region` holds, reading its layout and seed from the header.
+    ///
+    /// # Errors
+    /// [`Error::Misaligned`], [`Error::RegionTooSmall`] as for [`init`](Self::init);
+    /// [`Error::NotAMap`] if the region does not hold a map; [`Error::IncompatibleVersion`] if
+    /// it holds one of another format version; [`Error::Corrupt`] if its header is damaged.
+    pub fn attach(region: &'r mut [u8]) -> Result<Self, Error> {
+        Self::open(Unformatted::from_slice(region)?, &SingleProcess)
+    }
+
+    /// Formats the memory at `base` as an empty map; for memory that other processes map too.
+    ///
+    /// # Errors
+    /// As for [`init`](Self::init); a null `base` gives [`Error::Misaligned`].
+    ///
+    /// # Safety
+    ///
+    /// Behavior is undefined if any of the following conditions are violated:
+    /// - `base` is valid for reads and writes of `len` bytes for the whole lifetime `'r`;
+    /// - for that lifetime, every access to those bytes, by this process or any other, is made
+    ///   through this crate's maps (which use atomic operations only): no plain reads or writes,
+    ///   and no `&`/`&mut` references to the bytes anywhere;
+    /// - no other party formats or attaches to the memory until this call returns.
+    #[cfg(not(loom))]
+    #[allow(unsafe_code)]
+    pub unsafe fn init_raw(
+        base: *mut u8,
+        len: usize,
+        layout: Layout,
+        seed: u64,
+        liveness: &'r dyn Liveness,
+    ) -> Result<Self, Error> {
+        // SAFETY: the caller upholds `Unformatted::from_raw`'s contract, which is this one's.
+        let region = unsafe { Unformatted::from_raw(base, len)? };
+        Self::format(region, layout, seed, liveness)
+    }
+
+    /// Opens the map in the memory at `base`, waiting (bounded by `liveness`) while another
+    /// process is still formatting it.
+    ///
+    /// # Errors
+    /// As for [`attach`](Self::attach), and [`Error::TimedOut`] if the map stays in
+    /// initialization longer than `liveness` waits; a null `base` gives [`Error::Misaligned`].
+    ///
+    /// # Safety
+    ///
+    /// Behavior is undefined if any of the following conditions are violated:
+    /// - `base` is valid for reads and writes of `len` bytes for the whole lifetime `'r`;
+    /// - for that lifetime, every access to those bytes, by this process or any other, is made
+    ///   through this crate's maps (which use atomic operations only): no plain reads or writes,
+    ///   and no `&`/`&mut` references to the bytes anywhere.
+    #[cfg(not(loom))]
+    #[allow(unsafe_code)]
+    pub unsafe fn attach_raw(base: *mut u8, len: usize, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+        // SAFETY: the caller upholds `Unformatted::from_raw`'s contract, which is this one's.
+        let region = unsafe { Unformatted::from_raw(base, len)? };
+        Self::open(region, liveness)
+    }
+
+    /// This handle, with `liveness` deciding its owner id, how it waits and which lock holders
+    /// are dead. Handles made by the safe constructors use [`SingleProcess`].
+    pub fn with_liveness(self, liveness: &'r dyn Liveness) -> Self {
+        RawMap { owner: liveness.owner_id().get(), liveness, ..self }
+    }
+
+    fn format(region: Unformatted<'r>, layout: Layout, seed: u64, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+        let region = region.with_layout(&layout)?;
+        header::begin(region.header(), &layout, seed);
+        for control in region.controls() {
+            // Relaxed: published by the Release store of READY in `header::publish`.
+            control.lock.store(0, Ordering::Relaxed);
+            control.seq.store(0, Ordering::Relaxed);
+            control.tags[0].store(0, Ordering::Relaxed);
+            control.tags[1].store(0, Ordering::Relaxed);
+            control.map.store(IDENTITY_MAP, Ordering::Relaxed);
+            control.overflow.store(0, Ordering::Relaxed);
+            control.reserved[0].store(0, Ordering::Relaxed);
+            control.reserved[1].store(0, Ordering::Relaxed);
+        }
+        header::publish(region.header());
+        Ok(RawMap { region, layout, seed, owner: liveness.owner_id().get(), liveness })
+    }
+
+    fn open(region: Unformatted<'r>, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+        let stored = header::read(region.header(), liveness)?;
+        let region = region.with_layout(&stored.layout)?;
+        Ok(RawMap { region, layout: stored.layout, seed: stored.seed, owner: liveness.owner_id().get(), liveness })
+    }
+
+    /// The map's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The number of entries the map is guaranteed to hold.
+    pub fn capacity(&self) -> usize {
+        self.layout.capacity()
+    }
+
+    /// The number of entries in the map.
+    ///
+    /// Exact when no write is in progress; while other threads write, some value the count had
+    /// during the call. It is computed from the chunks' tags, so it can never drift, even when
+    /// a writer dies; it costs one pass over the control blocks (32 bytes per 7 entries of
+    /// capacity).
+    pub fn len(&self) -> usize {
+        self.region.controls().iter().map(|control| Tags::load(control).full().count()).sum()
+    }
+
+    /// Whether the map has no entries; see [`len`](Self::len).
+    pub fn is_empty(&self) -> bool {
+        self.region.controls().iter().all(|control| Tags::load(control).full().is_empty())
+    }
+
+    /// Returns a fresh number from a counter in the map's header (wrapping at 2^32), for a
+    /// [`Liveness`] implementation that builds owner ids from a process id and an attach
+    /// generation.
+    pub fn next_generation(&self) -> u32 {
+        // Relaxed: a counter; uniqueness comes from the read-modify-write, not from ordering.
+        header::generation(self.region.header()).fetch_add(1, Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn waiter(&self) -> Waiter<'r> {
+        Waiter { owner: self.owner, liveness: self.liveness }
+    }
+
+    /// The home chunk of a key: the upper 32 hash bits scaled to the chunk count (Lemire's
+    /// multiply-shift range reduction, so the chunk count need not be a power of two).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.region.chunks() as u64) >> 32) as usize
+    }
+
+    /// The chunk after `chunk` in probe order.
+    #[inline]
+    fn next_chunk(&self, chunk: usize) -> usize {
+        if chunk + 1 == self.region.chunks() { 0 } else { chunk + 1 }
+    }
+
+    /// How far `chunk` is from `home` in probe order.
+    #[inline]
+    fn distance(&self, home: usize, chunk: usize) -> usize {
+        if chunk >= home { chunk - home } else { chunk + self.region.chunks() - home }
+    }
+
+    #[inline]
+    fn check_key(&self, len: usize) -> Result<(), Error> {
+        let max = self.layout.max_key_len();
+        if len > max { Err(Error::KeyTooLong { len, max }) } else { Ok(()) }
+    }
+
+    #[inline]
+    fn check_value(&self, len: usize) -> Result<(), Error> {
+        let max = self.layout.max_value_len();
+        if len > max { Err(Error::ValueTooLong { len, max }) } else { Ok(()) }
+    }
+}

@@ -1,0 +1,489 @@
+//! Writes: every operation that changes an entry, built on one locked read-decide-apply step.
+//!
+//! A writer locks the key's home chunk first. Every writer of a key takes that same lock, which
+//! is what makes duplicate keys impossible. Holding it, the writer finds the key, or the first
+//! chunk with a free slot, and locks that chunk too if it is another one. It never waits for a
+//! second lock while holding the first: it try-locks, and on failure releases everything, waits
+//! for the busy chunk and starts again. Then the operation decides what to do from the current
+//! entry, and the change is applied:
+//!
+//! - insert of a new key: raise the overflow counters of the chunks it probes past, write the
+//!   slot, publish it by setting its tag (a writer that dies before the tag leaves nothing;
+//!   one that dies after leaves the complete entry, and at most an over-count);
+//! - replace: write the chunk's spare physical slot, publish it with one store of the slot map;
+//! - remove: clear the tag, then lower the overflow counters (a death between the two leaves
+//!   an over-count: a slightly longer probe, never a lost key).
+//!
+//! `clear` locks one chunk at a time, so writers that find their key in a chunk other than its
+//! home check it again once they hold that chunk's lock.
+
+use super::RawMap;
+use super::read::Sink;
+use crate::bytes::Bytes;
+use crate::chunk::{self, Tags, tag_of};
+use crate::error::{Corruption, Error, ValueProblem};
+use crate::header;
+use crate::lock::{self, ChunkGuard};
+use crate::region::SlotRef;
+use crate::slot::Entry;
+use crate::sync::Ordering;
+
+/// What an operation does once it holds the locks for its key.
+pub(crate) enum Action<P> {
+    /// Change nothing.
+    Keep,
+    /// Insert the key with this value, or replace its value.
+    Put(P),
+    /// Remove the key.
+    Remove,
+}
+
+/// The key's entry as an operation sees it while holding the key's locks: nothing can change it.
+#[derive(Clone, Copy)]
+pub(crate) struct Current<'a> {
+    slot: SlotRef<'a>,
+    value_len: usize,
+}
+
+impl Current<'_> {
+    /// The length of the stored value.
+    pub(crate) fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    /// Copies the stored value into `out` and returns its length.
+    pub(crate) fn copy_value(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let Some(out) = out.get_mut(..self.value_len) else {
+            return Err(Error::BufferTooSmall { needed: self.value_len, got: out.len() });
+        };
+        self.slot.copy_value(out);
+        Ok(self.value_len)
+    }
+
+    /// Whether the stored value equals `value`.
+    pub(crate) fn value_equals<V: Bytes + ?Sized>(&self, value: &V) -> bool {
+        self.slot.value_equals(value)
+    }
+}
+
+/// The locks a write holds and what it found under them.
+struct Locked<'r> {
+    home: usize,
+    home_guard: ChunkGuard<'r>,
+    /// The lock of `found`'s or `free`'s chunk when that is not the home chunk.
+    other_guard: Option<ChunkGuard<'r>>,
+    /// Where the key is: chunk, logical slot.
+    found: Option<(usize, usize)>,
+    /// A free slot for the key, if it is absent and may be inserted: chunk, logical slot.
+    free: Option<(usize, usize)>,
+}
+
+impl<'r> Locked<'r> {
+    fn guard(&mut self, chunk: usize) -> &mut ChunkGuard<'r> {
+        if chunk == self.home {
+            &mut self.home_guard
+        } else {
+            // Present by construction: `lock_key` keeps the lock of any other chunk it returns.
+            self.other_guard.as_mut().unwrap_or(&mut self.home_guard)
+        }
+    }
+}
+
+/// A byte string the map owns for the length of a write (what `update` closures return).
+pub(crate) struct Owned<T>(pub(crate) T);
+
+impl<T: AsRef<[u8]>> Bytes for Owned<T> {
+    fn len(&self) -> usize {
+        self.0.as_ref().len()
+    }
+    fn word(&self, index: usize) -> usize {
+        self.0.as_ref().word(index)
+    }
+    fn hash(&self, seed: u64) -> u64 {
+        self.0.as_ref().hash(seed)
+    }
+}
+
+impl<'r> RawMap<'r> {
+    /// Locks `key`'s home chunk (and the chunk it is in, or a chunk with room for it when
+    /// `may_insert`), lets `decide` choose from the current entry, and applies the choice.
+    /// `decide` runs exactly once unless an error comes first, and nothing changes if it fails.
+    pub(crate) fn write_op<K, P, R>(
+        &self,
+        key: &K,
+        may_insert: bool,
+        decide: impl FnOnce(Option<Current<'r>>) -> Result<(Action<P>, R), Error>,
+    ) -> Result<R, Error>
+    where
+        K: Bytes + ?Sized,
+        P: Bytes,
+    {
+        self.check_key(key.len())?;
+        let hash = key.hash(self.seed);
+        let mut attempt = 0u32;
+        let mut locked = loop {
+            if let Some(locked) = self.lock_key(key, hash, may_insert)? {
+                break locked;
+            }
+            if !self.liveness.wait(attempt) {
+                return Err(Error::TimedOut);
+            }
+            attempt = attempt.wrapping_add(1);
+        };
+        let current = match locked.found {
+            Some((chunk, slot)) => {
+                let entry = self.locked_slot(chunk, slot)?;
+                let value_len = entry.value_len();
+                if value_len > self.layout.max_value_len() {
+                    return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
+                }
+                Some(Current { slot: entry, value_len })
+            }
+            None => None,
+        };
+        let (action, result) = decide(current)?;
+        match (action, locked.found) {
+            (Action::Keep, _) | (Action::Remove, None) => {}
+            (Action::Put(value), Some((chunk, slot))) => {
+                self.check_value(value.len())?;
+                self.replace(locked.guard(chunk), chunk, slot, key, &value, hash)?;
+            }
+            (Action::Put(value), None) => {
+                self.check_value(value.len())?;
+                let (chunk, slot) = locked.free.ok_or(Error::TableFull)?;
+                let home = locked.home;
+                self.place(locked.guard(chunk), home, chunk, slot, key, &value, hash)?;
+            }
+            (Action::Remove, Some((chunk, slot))) => {
+                let home = locked.home;
+                let guard = locked.guard(chunk);
+                guard.begin_write();
+                chunk::store_tag(self.region.control(chunk), slot, 0);
+                guard.end_write();
+                drop(locked);
+                self.lower_overflow(home, chunk);
+            }
+        }
+        Ok(result)
+    }
+
+    /// The slot holding logical slot `slot` of a chunk this thread has locked.
+    fn locked_slot(&self, chunk: usize, slot: usize) -> Result<SlotRef<'r>, Error> {
+        // Relaxed: the chunk lock's Acquire ordered this load after the last holder's stores.
+        let map = self.region.control(chunk).map.load(Ordering::Relaxed);
+        Ok(self.region.slot(chunk, chunk::physical(map, slot, chunk)?))
+    }
+
+    /// Takes the locks for a write of `key`. `Ok(None)` means "contended: start again".
+    fn lock_key<K: Bytes + ?Sized>(&self, key: &K, hash: u64, may_insert: bool) -> Result<Option<Locked<'r>>, Error> {
+        let home = self.home(hash);
+        let home_guard = lock::lock(self.region.control(home), self.waiter())?;
+        // Holding the home lock, no other writer can add or remove this key, so where it is
+        // now is where it stays (only `clear` may still remove it; checked below).
+        let found = self.find(key, hash, &mut Sink::Discard)?.map(|(chunk, slot, _)| (chunk, slot));
+        let mut locked = Locked { home, home_guard, other_guard: None, found, free: None };
+        let chunk = match found {
+            Some((chunk, _)) => chunk,
+            None if may_insert => match self.first_with_room(home) {
+                Some(chunk) => chunk,
+                None => return Ok(Some(locked)),
+            },
+            None => return Ok(Some(locked)),
+        };
+        if chunk != home {
+            let control = self.region.control(chunk);
+            match lock::try_lock(control, self.waiter()) {
+                Some(guard) => locked.other_guard = Some(guard),
+                None => {
+                    drop(locked);
+                    lock::wait_unlocked(control, self.waiter())?;
+                    return Ok(None);
+                }
+            }
+        }
+        match found {
+            Some((chunk, slot)) => {
+                // `clear` may have emptied the slot (and another key taken it) before we locked.
+                let still_there = chunk == home
+                    || (Tags::load(self.region.control(chunk)).get(slot) == tag_of(hash)
+                        && self.locked_slot(chunk, slot)?.holds_key(key));
+                if !still_there {
+                    return Ok(None);
+                }
+            }
+            None => match Tags::load(self.region.control(chunk)).empty().first() {
+                Some(slot) => locked.free = Some((chunk, slot)),
+                // Another writer filled the chunk between our look and our lock.
+                None => return Ok(None),
+            },
+        }
+        Ok(Some(locked))
+    }
+
+    /// The first chunk in `home`'s probe sequence with an empty slot (a hint, except for the
+    /// home chunk, which the caller has locked).
+    fn first_with_room(&self, home: usize) -> Option<usize> {
+        let mut chunk = home;
+        for _ in 0..self.region.chunks() {
+            if !Tags::load(self.region.control(chunk)).empty().is_empty() {
+                return Some(chunk);
+            }
+            chunk = self.next_chunk(chunk);
+        }
+        None
+    }
+
+    /// Writes a new entry into empty logical slot `slot` of locked `chunk`.
+    #[allow(clippy::too_many_arguments)]
+    fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
+        &self,
+        guard: &mut ChunkGuard<'_>,
+        home: usize,
+        chunk: usize,
+        slot: usize,
+        key: &K,
+        value: &V,
+        hash: u64,
+    ) -> Result<(), Error> {
+        let control = self.region.control(chunk);
+        let target = self.locked_slot(chunk, slot)?;
+        // SeqCst: pairs with the SeqCst read-modify-write and fence of `iter` (see `iter.rs`):
+        // a key removed after an iterator began and inserted again gets a stamp the iterator
+        // skips, so the iterator never yields it twice.
+        let stamp = header::epoch(self.region.header()).load(Ordering::SeqCst);
+        // Raise the counters before the entry is published: a reader that finds a counter at
+        // zero may conclude that no entry lies past it.
+        let mut passed = home;
+        while passed != chunk {
+            // Relaxed: ordered before the entry's publication by the Release store of its tag.
+            self.region.control(passed).overflow.fetch_add(1, Ordering::Relaxed);
+            passed = self.next_chunk(passed);
+        }
+        guard.begin_write();
+        target.write(&Entry { key, value, hash, stamp });
+        chunk::store_tag(control, slot, tag_of(hash));
+        guard.end_write();
+        Ok(())
+    }
+
+    /// Replaces the entry in logical slot `slot` of locked `chunk` through the spare slot.
+    fn replace<K: Bytes + ?Sized, V: Bytes + ?Sized>(
+        &self,
+        guard: &mut ChunkGuard<'_>,
+        chunk: usize,
+        slot: usize,
+        key: &K,
+        value: &V,
+        hash: u64,
+    ) -> Result<(), Error> {
+        let control = self.region.control(chunk);
+        // Relaxed: we hold the chunk lock.
+        let map = control.map.load(Ordering::Relaxed);
+        let spare = chunk::spare(map, chunk)?;
+        let stamp = self.region.slot(chunk, chunk::physical(map, slot, chunk)?).stamp();
+        guard.begin_write();
+        self.region.slot(chunk, spare).write(&Entry { key, value, hash, stamp });
+        // Release: as for tags in `chunk::store_tag`; this store alone publishes the new entry.
+        control.map.store(chunk::remapped(map, slot, spare), Ordering::Release);
+        guard.end_write();
+        Ok(())
+    }
+
+    /// Lowers the overflow counters of the chunks an entry of `home` in `chunk` probed past.
+    pub(super) fn lower_overflow(&self, home: usize, chunk: usize) {
+        let mut passed = home;
+        while passed != chunk {
+            // Relaxed: the entry's tag is already cleared; a stale higher count only lengthens
+            // a probe. Saturating, so a corrupt zero cannot wrap to a huge count.
+            let _ = self.region.control(passed).overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                Some(count.saturating_sub(1))
+            });
+            passed = self.next_chunk(passed);
+        }
+    }
+
+    /// Inserts `key` with `value`, replacing any value it had. Returns whether it replaced one.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLong`], [`Error::ValueTooLong`], [`Error::TableFull`],
+    /// [`Error::TimedOut`], [`Error::Corrupt`]; the map is unchanged after any of them.
+    #[inline]
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
+        self.insert_bytes(key, value)
+    }
+
+    pub(crate) fn insert_bytes<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, key: &K, value: &V) -> Result<bool, Error> {
+        self.check_value(value.len())?;
+        self.write_op(key, true, |current| Ok((Action::Put(value), current.is_some())))
+    }
+
+    /// Removes `key`. Returns whether it was there.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLong`], [`Error::TimedOut`], [`Error::Corrupt`].
+    #[inline]
+    pub fn remove(&self, key: &[u8]) -> Result<bool, Error> {
+        self.remove_bytes(key)
+    }
+
+    pub(crate) fn remove_bytes<K: Bytes + ?Sized>(&self, key: &K) -> Result<bool, Error> {
+        self.write_op(key, false, |current| match current {
+            Some(_) => Ok((Action::<&[u8]>::Remove, true)),
+            None => Ok((Action::Keep, false)),
+        })
+    }
+
+    /// Stores `new` as the value of `key` if its current value is `current` (`None`: if the
+    /// key is absent). Returns whether it stored `new`; the check and the store are one atomic
+    /// step with respect to every other operation on the key.
+    ///
+    /// # Errors
+    /// As for [`insert`](Self::insert).
+    pub fn compare_exchange(&self, key: &[u8], current: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
+        self.compare_exchange_bytes(key, current, new)
+    }
+
+    pub(crate) fn compare_exchange_bytes<K, C, V>(&self, key: &K, current: Option<&C>, new: &V) -> Result<bool, Error>
+    where
+        K: Bytes + ?Sized,
+        C: Bytes + ?Sized,
+        V: Bytes + ?Sized,
+    {
+        self.check_value(new.len())?;
+        self.write_op(key, current.is_none(), |stored| {
+            let matches = match (stored, current) {
+                (None, None) => true,
+                (Some(stored), Some(expected)) => stored.value_equals(expected),
+                _ => false,
+            };
+            Ok((if matches { Action::Put(new) } else { Action::Keep }, matches))
+        })
+    }
+
+    /// Adds `delta` (wrapping) to the 8-byte little-endian integer stored under `key`, which
+    /// counts as 0 when absent, and returns the previous value. Atomic with respect to every
+    /// other operation on the key: concurrent `fetch_add`s from any number of processes never
+    /// lose a count.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] if the stored value is not 8 bytes long; [`Error::ValueTooLong`]
+    /// if the map's values cannot hold 8 bytes; as for [`insert`](Self::insert).
+    pub fn fetch_add(&self, key: &[u8], delta: i64) -> Result<i64, Error> {
+        self.fetch_add_bytes(key, delta)
+    }
+
+    pub(crate) fn fetch_add_bytes<K: Bytes + ?Sized>(&self, key: &K, delta: i64) -> Result<i64, Error> {
+        self.check_value(8)?;
+        self.write_op(key, true, |current| {
+            let old = match current {
+                None => 0,
+                Some(current) if current.value_len() == 8 => {
+                    let mut bytes = [0u8; 8];
+                    current.copy_value(&mut bytes)?;
+                    i64::from_le_bytes(bytes)
+                }
+                Some(current) => {
+                    return Err(ValueProblem::WrongLength { expected: 8, found: current.value_len() }.into());
+                }
+            };
+            Ok((Action::Put(Owned(old.wrapping_add(delta).to_le_bytes())), old))
+        })
+    }
+
+    /// Reads, modifies and writes the value of one key as one atomic step with respect to every
+    /// other writer of that key.
+    ///
+    /// `f` receives the current value (`None` if the key is absent; at most `N` bytes are
+    /// supported, a longer value gives [`Error::BufferTooSmall`] and `f` is not called) and
+    /// returns the new value, or `None` to remove the key. `f` runs once, while the key's
+    /// locks are held: it must be short and must not use this map.
+    ///
+    /// ```
+    /// # use shared_hashmap::{Layout, RawMap, region_bytes};
+    /// # let layout = Layout::new(10, 8, 8)?;
+    /// # let mut words = vec![0u64; layout.region_size().div_ceil(8)];
+    /// # let map = RawMap::init(region_bytes(&mut words), layout)?;
+    /// map.update::<8, _, _>(b"greeting", |old| match old {
+    ///     None => Some(*b"hi"),
+    ///     Some(_) => None,
+    /// })?;
+    /// assert_eq!(map.get_into::<8>(b"greeting")?.as_deref(), Some(&b"hi"[..]));
+    /// # Ok::<(), shared_hashmap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`insert`](Self::insert), and [`Error::BufferTooSmall`] as above.
+    pub fn update<const N: usize, T, F>(&self, key: &[u8], f: F) -> Result<(), Error>
+    where
+        T: AsRef<[u8]>,
+        F: FnOnce(Option<&[u8]>) -> Option<T>,
+    {
+        let mut scratch = [0u8; N];
+        self.update_bytes(key, &mut scratch, |old| Ok(f(old).map(Owned)))
+    }
+
+    pub(crate) fn update_bytes<K, P, F>(&self, key: &K, scratch: &mut [u8], f: F) -> Result<(), Error>
+    where
+        K: Bytes + ?Sized,
+        P: Bytes,
+        F: FnOnce(Option<&[u8]>) -> Result<Option<P>, Error>,
+    {
+        self.write_op(key, true, |current| {
+            let present = current.is_some();
+            let new = match current {
+                Some(current) => {
+                    let len = current.copy_value(scratch)?;
+                    f(Some(&scratch[..len]))?
+                }
+                None => f(None)?,
+            };
+            let action = match new {
+                Some(value) => Action::Put(value),
+                None if present => Action::Remove,
+                None => Action::Keep,
+            };
+            Ok((action, ()))
+        })
+    }
+
+    /// Removes every entry.
+    ///
+    /// Chunks are cleared one at a time, each atomically: entries inserted while `clear` runs
+    /// may survive it. If an error stops it, the chunks before the failing one are cleared.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Corrupt`].
+    pub fn clear(&self) -> Result<(), Error> {
+        for chunk in 0..self.region.chunks() {
+            let control = self.region.control(chunk);
+            if Tags::load(control).full().is_empty() {
+                continue;
+            }
+            let mut guard = lock::lock(control, self.waiter())?;
+            let mut homes = [0usize; crate::layout::SLOTS_PER_CHUNK];
+            let mut removed = 0;
+            for slot in Tags::load(control).full() {
+                let entry = self.locked_slot(chunk, slot)?;
+                let key_len = entry.key_len();
+                if key_len > self.layout.max_key_len() {
+                    return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
+                }
+                homes[removed] = self.home(entry.hash_key(key_len, self.seed));
+                removed += 1;
+            }
+            guard.begin_write();
+            chunk::clear_tags(control);
+            guard.end_write();
+            drop(guard);
+            for &home in &homes[..removed] {
+                self.lower_overflow(home, chunk);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where `key`, with `hash`, is now, read without locks (for `verify`).
+    pub(super) fn locate<K: Bytes + ?Sized>(&self, key: &K, hash: u64) -> Result<Option<(usize, usize)>, Error> {
+        Ok(self.find(key, hash, &mut Sink::Discard)?.map(|(chunk, slot, _)| (chunk, slot)))
+    }
+}

@@ -1,0 +1,145 @@
+//! Reading and writing one physical slot: its fixed fields, key words and value words.
+//!
+//! Every access is a Relaxed atomic load or store of a whole word, on both sides (the
+//! `atomic-memcpy` approach): a reader racing a writer gets some mix of old and new words, never
+//! undefined behaviour, and the chunk's sequence check (in `raw/read.rs`) throws such a mix away
+//! before anything is decoded or trusted. Lengths read from a slot are checked against the
+//! slot's size before they bound a copy.
+
+use crate::bytes::Bytes;
+use crate::hash::MapHasher;
+use crate::region::SlotRef;
+use crate::sync::Ordering;
+use core::hash::Hasher as _;
+
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// What one entry is, for writing it into a slot.
+pub(crate) struct Entry<'a, K: Bytes + ?Sized, V: Bytes + ?Sized> {
+    pub(crate) key: &'a K,
+    pub(crate) value: &'a V,
+    pub(crate) hash: u64,
+    pub(crate) stamp: u32,
+}
+
+impl<'a> SlotRef<'a> {
+    /// The stored key length. Relaxed: see the module docs.
+    #[inline]
+    pub(crate) fn key_len(&self) -> usize {
+        self.header.key_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// The stored value length. Relaxed: see the module docs.
+    #[inline]
+    pub(crate) fn value_len(&self) -> usize {
+        self.header.value_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// The stored insertion stamp. Relaxed: see the module docs.
+    #[inline]
+    pub(crate) fn stamp(&self) -> u32 {
+        self.header.stamp.load(Ordering::Relaxed)
+    }
+
+    /// The stored upper half of the key's hash. Relaxed: see the module docs.
+    #[inline]
+    pub(crate) fn stored_hash(&self) -> u32 {
+        self.header.hash.load(Ordering::Relaxed)
+    }
+
+    /// Whether the slot holds `key`.
+    #[inline]
+    pub(crate) fn holds_key<K: Bytes + ?Sized>(&self, key: &K) -> bool {
+        let len = key.len();
+        if self.key_len() != len {
+            return false;
+        }
+        // Relaxed: see the module docs. Padding past `len` is zero in the slot (writers store
+        // whole zero-padded words) and in `word`, so whole words compare equal.
+        self.key.iter().take(len.div_ceil(WORD)).enumerate().all(|(index, word)| word.load(Ordering::Relaxed) == key.word(index))
+    }
+
+    /// Whether the stored value equals `value`. The caller holds the chunk lock, or validates.
+    pub(crate) fn value_equals<V: Bytes + ?Sized>(&self, value: &V) -> bool {
+        let len = value.len();
+        self.value_len() == len
+            && self.value.iter().take(len.div_ceil(WORD)).enumerate().all(|(index, word)| word.load(Ordering::Relaxed) == value.word(index))
+    }
+
+    /// Copies the first `out.len()` value bytes into `out`. The caller checked that `out.len()`
+    /// is at most the slot's value area.
+    #[inline]
+    pub(crate) fn copy_value(&self, out: &mut [u8]) {
+        for (piece, word) in out.chunks_mut(WORD).zip(self.value.iter()) {
+            // Relaxed: see the module docs.
+            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+            piece.copy_from_slice(&bytes[..piece.len()]);
+        }
+    }
+
+    /// Copies the first `out.len()` key bytes into `out`, as [`copy_value`](Self::copy_value).
+    pub(crate) fn copy_key(&self, out: &mut [u8]) {
+        for (piece, word) in out.chunks_mut(WORD).zip(self.key.iter()) {
+            // Relaxed: see the module docs.
+            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+            piece.copy_from_slice(&bytes[..piece.len()]);
+        }
+    }
+
+    /// Hashes the stored key (of `len` bytes, at most the key area) without copying it out.
+    pub(crate) fn hash_key(&self, len: usize, seed: u64) -> u64 {
+        let mut hasher = MapHasher::new(seed);
+        let mut left = len;
+        for word in self.key.iter() {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(WORD);
+            // Relaxed: see the module docs.
+            hasher.write(&word.load(Ordering::Relaxed).to_ne_bytes()[..take]);
+            left -= take;
+        }
+        hasher.finish()
+    }
+
+    /// Writes a whole entry. The caller holds the chunk lock, has begun a write, and checked
+    /// that the key and value fit the slot.
+    #[inline]
+    pub(crate) fn write<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, entry: &Entry<'_, K, V>) {
+        let key_len = entry.key.len();
+        let value_len = entry.value.len();
+        // Relaxed: the writer's Release fence (`ChunkGuard::begin_write`) precedes these stores
+        // and the Release store of a tag or slot map publishes them.
+        self.header.key_len.store(key_len as u32, Ordering::Relaxed);
+        self.header.value_len.store(value_len as u32, Ordering::Relaxed);
+        self.header.stamp.store(entry.stamp, Ordering::Relaxed);
+        self.header.hash.store((entry.hash >> 32) as u32, Ordering::Relaxed);
+        for (index, word) in self.key.iter().take(key_len.div_ceil(WORD)).enumerate() {
+            word.store(entry.key.word(index), Ordering::Relaxed);
+        }
+        for (index, word) in self.value.iter().take(value_len.div_ceil(WORD)).enumerate() {
+            word.store(entry.value.word(index), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A key as stored in a slot, usable wherever the map takes a key (to look it up again).
+pub(crate) struct StoredKey<'a> {
+    pub(crate) slot: SlotRef<'a>,
+    pub(crate) len: usize,
+}
+
+impl Bytes for StoredKey<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn word(&self, index: usize) -> usize {
+        // Relaxed: see the module docs. Past the key area, zero like any padding.
+        self.slot.key.get(index).map_or(0, |word| word.load(Ordering::Relaxed))
+    }
+
+    fn hash(&self, seed: u64) -> u64 {
+        self.slot.hash_key(self.len, seed)
+    }
+}
