@@ -9,6 +9,13 @@
 //! the new entry into the spare and then stores the map with logical slot `i` pointing at it:
 //! one atomic store publishes the whole entry, so a writer that dies at any instant leaves the
 //! old entry or the new one, never a mix. The old physical slot becomes the new spare.
+//!
+//! The overflow word holds four 8-bit counters, one per overflow class (2 bits of the key's
+//! hash): counter `c` is how many entries of class `c` probed past this chunk. A lookup of an
+//! absent key goes on past a chunk only while its own class's counter is non-zero, so a chunk
+//! that one displaced entry passed stops three quarters of the lookups that reach it. A counter
+//! that reaches 255 stays there (it no longer knows its true value): it can over-count, which
+//! costs longer probes, but never under-count, which would lose keys.
 
 use crate::error::{Corruption, Error};
 use crate::layout::SLOTS_PER_CHUNK;
@@ -130,6 +137,34 @@ pub(crate) fn clear_tags(control: &ControlBlock) {
     control.tags[1].store(0, Ordering::Release);
 }
 
+/// A saturated overflow counter: its true value is 255 or more, and it never goes down.
+pub(crate) const OVERFLOW_SATURATED: u32 = 0xff;
+
+/// Class `class`'s counter in overflow word `word`.
+#[inline]
+pub(crate) fn overflow_count(word: u32, class: u32) -> u32 {
+    (word >> (class * 8)) & 0xff
+}
+
+/// Counts one more entry of `class` past this chunk (unless the counter is saturated).
+pub(crate) fn raise_overflow(control: &ControlBlock, class: u32) {
+    // Relaxed: counters are not covered by the chunk lock or sequence; inserters order this
+    // before the entry's publication through the Release store of its tag.
+    let _ = control.overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+        (overflow_count(word, class) < OVERFLOW_SATURATED).then(|| word + (1 << (class * 8)))
+    });
+}
+
+/// Counts one entry of `class` fewer past this chunk (unless the counter is saturated, or
+/// already zero in a corrupt region).
+pub(crate) fn lower_overflow(control: &ControlBlock, class: u32) {
+    // Relaxed: the entry's tag is already cleared; a stale higher count only lengthens probes.
+    let _ = control.overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+        let count = overflow_count(word, class);
+        (count != 0 && count < OVERFLOW_SATURATED).then(|| word - (1 << (class * 8)))
+    });
+}
+
 /// The physical slot that holds logical slot `slot` under `map`.
 #[inline]
 pub(crate) fn physical(map: u32, slot: usize, chunk: usize) -> Result<Phys, Error> {
@@ -216,6 +251,33 @@ mod tests {
             map = remapped(map, slot, new_spare);
             assert_eq!(spare(map, 0).unwrap(), old);
         }
+    }
+
+    #[test]
+    fn overflow_counters_are_per_class_and_saturate() {
+        let control = ControlBlock {
+            lock: crate::sync::AtomicU32::new(0),
+            seq: crate::sync::AtomicU32::new(0),
+            tags: [crate::sync::AtomicU32::new(0), crate::sync::AtomicU32::new(0)],
+            map: crate::sync::AtomicU32::new(IDENTITY_MAP),
+            overflow: crate::sync::AtomicU32::new(0),
+            reserved: [crate::sync::AtomicU32::new(0), crate::sync::AtomicU32::new(0)],
+        };
+        let count = |class| overflow_count(control.overflow.load(Ordering::Relaxed), class);
+        raise_overflow(&control, 2);
+        raise_overflow(&control, 2);
+        raise_overflow(&control, 0);
+        assert_eq!([count(0), count(1), count(2), count(3)], [1, 0, 2, 0]);
+        lower_overflow(&control, 2);
+        lower_overflow(&control, 1); // already zero: stays zero, does not borrow from class 2
+        assert_eq!([count(0), count(1), count(2), count(3)], [1, 0, 1, 0]);
+        for _ in 0..300 {
+            raise_overflow(&control, 3);
+        }
+        assert_eq!(count(3), OVERFLOW_SATURATED);
+        lower_overflow(&control, 3);
+        assert_eq!(count(3), OVERFLOW_SATURATED, "a saturated counter never goes down");
+        assert_eq!([count(0), count(1), count(2)], [1, 0, 1]);
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub enum Corruption {
         /// Index of the chunk.
         chunk: u32,
     },
+    /// The overflow counters together are lower than the number of chunks that entries
+    /// probed past ([`RawMap::verify_exact`](crate::RawMap::verify_exact) names the chunk).
+    OverflowTotalUndercount,
 }
 
 impl fmt::Display for Error {
@@ -225,6 +228,9 @@ impl fmt::Display for Corruption {
             }
             Corruption::OverflowUndercount { chunk } => {
                 write!(f, "chunk {chunk} has an overflow counter below its true value")
+            }
+            Corruption::OverflowTotalUndercount => {
+                f.write_str("the overflow counters are below the number of displaced entries")
             }
         }
     }

@@ -9,8 +9,10 @@
 //!
 //! A chunk has 8 logical slots backed by 9 physical ones; the spare lets an update write the
 //! new entry beside the old and publish it with one store (see `chunk.rs`). The map holds
-//! `capacity` entries in `ceil(capacity / 7)` chunks, so a full map uses at most 7/8 of its
-//! slots and probe sequences stay short.
+//! `capacity` entries in at least `ceil(capacity / 7)` chunks, so a full map uses at most 7/8
+//! of its slots and probe sequences stay short. The chunk count is rounded up to a prime (or is
+//! 1), which the double-hashing probe sequence needs (see `probe.rs`); primes are dense, so
+//! this adds less than 0.1% to any layout of more than a few thousand entries.
 
 use crate::error::{Error, LayoutProblem};
 
@@ -65,6 +67,87 @@ const fn round_up(value: usize, to: usize) -> Option<usize> {
 
 const TOO_LARGE: Error = Error::InvalidLayout(LayoutProblem::TooLarge);
 
+/// The smallest valid chunk count of at least `least`: 1, or a prime. `None` past `u32::MAX`.
+const fn chunk_count(least: u32) -> Option<u32> {
+    if least <= 2 {
+        return Some(least);
+    }
+    let mut candidate = least | 1;
+    loop {
+        if is_prime(candidate) {
+            return Some(candidate);
+        }
+        candidate = match candidate.checked_add(2) {
+            Some(next) => next,
+            None => return None,
+        };
+    }
+}
+
+const fn mul_mod(a: u64, b: u64, modulus: u64) -> u64 {
+    a * b % modulus
+}
+
+const fn pow_mod(mut base: u64, mut exponent: u64, modulus: u64) -> u64 {
+    let mut result = 1;
+    base %= modulus;
+    while exponent > 0 {
+        if exponent & 1 == 1 {
+            result = mul_mod(result, base, modulus);
+        }
+        base = mul_mod(base, base, modulus);
+        exponent >>= 1;
+    }
+    result
+}
+
+/// Deterministic Miller-Rabin: the bases 2, 7 and 61 decide every `n` below 4,759,123,141.
+const fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    let small = [2u32, 3, 5, 7, 11, 13, 61];
+    let mut i = 0;
+    while i < small.len() {
+        if n == small[i] {
+            return true;
+        }
+        if n % small[i] == 0 {
+            return false;
+        }
+        i += 1;
+    }
+    let n = n as u64;
+    let mut odd = n - 1;
+    let mut twos = 0;
+    while odd % 2 == 0 {
+        odd /= 2;
+        twos += 1;
+    }
+    let bases = [2u64, 7, 61];
+    let mut b = 0;
+    while b < bases.len() {
+        let mut x = pow_mod(bases[b], odd, n);
+        if x != 1 && x != n - 1 {
+            let mut round = 1;
+            let mut witness = true;
+            while round < twos {
+                x = mul_mod(x, x, n);
+                if x == n - 1 {
+                    witness = false;
+                    break;
+                }
+                round += 1;
+            }
+            if witness {
+                return false;
+            }
+        }
+        b += 1;
+    }
+    true
+}
+
 impl Layout {
     /// A layout for `capacity` entries with keys of at most `max_key_len` bytes and values of
     /// at most `max_value_len` bytes.
@@ -79,10 +162,13 @@ impl Layout {
         if capacity == 0 {
             return Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity));
         }
-        let chunks = capacity.div_ceil(ENTRIES_PER_CHUNK);
-        if chunks > u32::MAX as usize || max_key_len > u32::MAX as usize || max_value_len > u32::MAX as usize {
+        let least = capacity.div_ceil(ENTRIES_PER_CHUNK);
+        if least > u32::MAX as usize || max_key_len > u32::MAX as usize || max_value_len > u32::MAX as usize {
             return Err(TOO_LARGE);
         }
+        let Some(chunks) = chunk_count(least as u32) else {
+            return Err(TOO_LARGE);
+        };
         let layout = Layout {
             capacity: capacity as u64,
             max_key_len: max_key_len as u32,
@@ -121,7 +207,7 @@ impl Layout {
         self.max_value_len as usize
     }
 
-    /// The number of chunks (groups of 8 slots) the map has.
+    /// The number of chunks (groups of 8 slots) the map has: 1, or a prime.
     pub const fn chunks(&self) -> usize {
         self.chunks as usize
     }
@@ -194,13 +280,32 @@ mod tests {
         assert_eq!(layout.slot_size(), 16 + 16 + 8);
         assert_eq!(layout.slots_offset(), 128);
         assert_eq!(layout.region_size(), 128 + 9 * 40);
+        assert_eq!(Layout::new(8, 10, 3).unwrap().region_size(), 128 + 2 * 9 * 40);
     }
 
     #[test]
-    fn capacity_rounds_up_to_whole_chunks() {
+    fn capacity_rounds_up_to_a_prime_number_of_chunks() {
+        assert_eq!(Layout::new(7, 1, 1).unwrap().chunks(), 1);
         assert_eq!(Layout::new(8, 1, 1).unwrap().chunks(), 2);
         assert_eq!(Layout::new(14, 1, 1).unwrap().chunks(), 2);
         assert_eq!(Layout::new(15, 1, 1).unwrap().chunks(), 3);
+        assert_eq!(Layout::new(22, 1, 1).unwrap().chunks(), 5);
+        assert_eq!(Layout::new(7 * 24, 1, 1).unwrap().chunks(), 29);
+        assert_eq!(Layout::new(1 << 20, 1, 1).unwrap().chunks(), 149_803);
+    }
+
+    #[test]
+    fn primality_agrees_with_trial_division() {
+        let trial = |n: u32| n >= 2 && (2u64..).take_while(|d| d * d <= u64::from(n)).all(|d| u64::from(n) % d != 0);
+        for n in (0..20_000).chain(4_294_900_000..4_294_967_295) {
+            assert_eq!(is_prime(n), trial(n), "{n}");
+        }
+        // Strong pseudoprimes to some of the bases.
+        for n in [2_047, 1_373_653, 25_326_001, 3_215_031_751] {
+            assert!(!is_prime(n), "{n}");
+        }
+        assert_eq!(chunk_count(u32::MAX), None);
+        assert_eq!(chunk_count(4_294_967_291), Some(4_294_967_291));
     }
 
     #[test]
@@ -211,9 +316,11 @@ mod tests {
     #[test]
     fn overflowing_layouts_are_errors() {
         assert_eq!(Layout::new(usize::MAX, 8, 8), Err(TOO_LARGE));
-        assert_eq!(Layout::new(7 * u32::MAX as usize, u32::MAX as usize, u32::MAX as usize), Err(TOO_LARGE));
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(Layout::new(1, u32::MAX as usize + 1, 8), Err(TOO_LARGE));
+        {
+            assert_eq!(Layout::new(1, u32::MAX as usize + 1, 8), Err(TOO_LARGE));
+            assert_eq!(Layout::new(7 * u32::MAX as usize, u32::MAX as usize, u32::MAX as usize), Err(TOO_LARGE));
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ mod header;
 mod layout;
 mod liveness;
 mod lock;
+mod probe;
 mod raw;
 #[allow(unsafe_code)]
 mod region;

@@ -19,6 +19,7 @@ use crate::header;
 use crate::layout::Layout;
 use crate::liveness::{Liveness, SingleProcess};
 use crate::lock::Waiter;
+use crate::probe::Probe;
 use crate::region::{Region, Unformatted};
 use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 
@@ -222,23 +223,10 @@ impl<'r> RawMap<'r> {
         Waiter { owner: self.owner, liveness: self.liveness }
     }
 
-    /// The home chunk of a key: the upper 32 hash bits scaled to the chunk count (Lemire's
-    /// multiply-shift range reduction, so the chunk count need not be a power of two).
+    /// The probe sequence of a key with `hash`.
     #[inline]
-    fn home(&self, hash: u64) -> usize {
-        (((hash >> 32) * self.region.chunks() as u64) >> 32) as usize
-    }
-
-    /// The chunk after `chunk` in probe order.
-    #[inline]
-    fn next_chunk(&self, chunk: usize) -> usize {
-        if chunk + 1 == self.region.chunks() { 0 } else { chunk + 1 }
-    }
-
-    /// How far `chunk` is from `home` in probe order.
-    #[inline]
-    fn distance(&self, home: usize, chunk: usize) -> usize {
-        if chunk >= home { chunk - home } else { chunk + self.region.chunks() - home }
+    fn probe(&self, hash: u64) -> Probe {
+        Probe::new(hash, self.region.chunks())
     }
 
     #[inline]

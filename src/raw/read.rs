@@ -12,6 +12,7 @@ use crate::bytes::Bytes;
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error};
 use crate::lock;
+use crate::probe::Probe;
 use crate::sync::{Ordering, fence};
 
 /// What one chunk says about a key.
@@ -19,7 +20,7 @@ use crate::sync::{Ordering, fence};
 pub(super) enum InChunk {
     /// The key is in logical slot `slot`, with a value of `value_len` bytes.
     Found { slot: usize, value_len: usize },
-    /// The key is not here; `overflow` entries probed past this chunk.
+    /// The key is not here; `overflow` entries of its overflow class probed past this chunk.
     Absent { overflow: u32 },
 }
 
@@ -39,6 +40,7 @@ impl<'r> RawMap<'r> {
         chunk: usize,
         key: &K,
         tag: u8,
+        class: u32,
         sink: &mut Sink<'_>,
     ) -> Result<InChunk, Error> {
         let control = self.region.control(chunk);
@@ -47,7 +49,7 @@ impl<'r> RawMap<'r> {
             // Acquire: pairs with the Release store in `ChunkGuard::end_write`.
             let seq = control.seq.load(Ordering::Acquire);
             if seq & 1 == 0 {
-                let outcome = self.scan_chunk(chunk, key, tag, sink);
+                let outcome = self.scan_chunk(chunk, key, tag, class, sink);
                 // Acquire fence, then a Relaxed load: pairs with the Release fence in
                 // `ChunkGuard::begin_write`, so if any load above saw a write of a newer
                 // window, this load sees that window's odd (or a later) sequence.
@@ -68,6 +70,7 @@ impl<'r> RawMap<'r> {
         chunk: usize,
         key: &K,
         tag: u8,
+        class: u32,
         sink: &mut Sink<'_>,
     ) -> Result<InChunk, Error> {
         let control = self.region.control(chunk);
@@ -95,7 +98,7 @@ impl<'r> RawMap<'r> {
         // Relaxed: overflow counters are not covered by the sequence; a reader that sees zero
         // here linearizes at this load, before any insert that would raise it (inserts raise it
         // before they publish the entry).
-        Ok(InChunk::Absent { overflow: control.overflow.load(Ordering::Relaxed) })
+        Ok(InChunk::Absent { overflow: chunk::overflow_count(control.overflow.load(Ordering::Relaxed), class) })
     }
 
     /// Finds `key`: its chunk, slot and value length; copies the value into `sink`.
@@ -107,28 +110,26 @@ impl<'r> RawMap<'r> {
         sink: &mut Sink<'_>,
     ) -> Result<Option<(usize, usize, usize)>, Error> {
         let tag = tag_of(hash);
-        let home = self.home(hash);
-        match self.read_chunk(home, key, tag, sink)? {
-            InChunk::Found { slot, value_len } => Ok(Some((home, slot, value_len))),
+        let probe = self.probe(hash);
+        match self.read_chunk(probe.home, key, tag, probe.class, sink)? {
+            InChunk::Found { slot, value_len } => Ok(Some((probe.home, slot, value_len))),
             InChunk::Absent { overflow: 0 } => Ok(None),
-            InChunk::Absent { .. } => self.find_past_home(home, key, tag, sink),
+            InChunk::Absent { .. } => self.find_past_home(probe, key, tag, sink),
         }
     }
 
     #[inline(never)]
     fn find_past_home<K: Bytes + ?Sized>(
         &self,
-        home: usize,
+        probe: Probe,
         key: &K,
         tag: u8,
         sink: &mut Sink<'_>,
     ) -> Result<Option<(usize, usize, usize)>, Error> {
-        let mut chunk = home;
         // Each chunk at most once: a corrupt region with every overflow counter set cannot
         // make this loop endless.
-        for _ in 1..self.region.chunks() {
-            chunk = self.next_chunk(chunk);
-            match self.read_chunk(chunk, key, tag, sink)? {
+        for chunk in probe.chunks().skip(1) {
+            match self.read_chunk(chunk, key, tag, probe.class, sink)? {
                 InChunk::Found { slot, value_len } => return Ok(Some((chunk, slot, value_len))),
                 InChunk::Absent { overflow: 0 } => return Ok(None),
                 InChunk::Absent { .. } => {}

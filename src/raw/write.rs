@@ -24,6 +24,7 @@ use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error, ValueProblem};
 use crate::header;
 use crate::lock::{self, ChunkGuard};
+use crate::probe::Probe;
 use crate::region::SlotRef;
 use crate::slot::Entry;
 use crate::sync::Ordering;
@@ -68,7 +69,7 @@ impl Current<'_> {
 
 /// The locks a write holds and what it found under them.
 struct Locked<'r> {
-    home: usize,
+    probe: Probe,
     home_guard: ChunkGuard<'r>,
     /// The lock of `found`'s or `free`'s chunk when that is not the home chunk.
     other_guard: Option<ChunkGuard<'r>>,
@@ -80,7 +81,7 @@ struct Locked<'r> {
 
 impl<'r> Locked<'r> {
     fn guard(&mut self, chunk: usize) -> &mut ChunkGuard<'r> {
-        if chunk == self.home {
+        if chunk == self.probe.home {
             &mut self.home_guard
         } else {
             // Present by construction: `lock_key` keeps the lock of any other chunk it returns.
@@ -151,17 +152,17 @@ impl<'r> RawMap<'r> {
             (Action::Put(value), None) => {
                 self.check_value(value.len())?;
                 let (chunk, slot) = locked.free.ok_or(Error::TableFull)?;
-                let home = locked.home;
-                self.place(locked.guard(chunk), home, chunk, slot, key, &value, hash)?;
+                let probe = locked.probe;
+                self.place(locked.guard(chunk), probe, chunk, slot, key, &value, hash)?;
             }
             (Action::Remove, Some((chunk, slot))) => {
-                let home = locked.home;
+                let probe = locked.probe;
                 let guard = locked.guard(chunk);
                 guard.begin_write();
                 chunk::store_tag(self.region.control(chunk), slot, 0);
                 guard.end_write();
                 drop(locked);
-                self.lower_overflow(home, chunk);
+                self.lower_overflow(probe, chunk);
             }
         }
         Ok(result)
@@ -176,15 +177,16 @@ impl<'r> RawMap<'r> {
 
     /// Takes the locks for a write of `key`. `Ok(None)` means "contended: start again".
     fn lock_key<K: Bytes + ?Sized>(&self, key: &K, hash: u64, may_insert: bool) -> Result<Option<Locked<'r>>, Error> {
-        let home = self.home(hash);
+        let probe = self.probe(hash);
+        let home = probe.home;
         let home_guard = lock::lock(self.region.control(home), self.waiter())?;
         // Holding the home lock, no other writer can add or remove this key, so where it is
         // now is where it stays (only `clear` may still remove it; checked below).
         let found = self.find(key, hash, &mut Sink::Discard)?.map(|(chunk, slot, _)| (chunk, slot));
-        let mut locked = Locked { home, home_guard, other_guard: None, found, free: None };
+        let mut locked = Locked { probe, home_guard, other_guard: None, found, free: None };
         let chunk = match found {
             Some((chunk, _)) => chunk,
-            None if may_insert => match self.first_with_room(home) {
+            None if may_insert => match self.first_with_room(probe) {
                 Some(chunk) => chunk,
                 None => return Ok(Some(locked)),
             },
@@ -220,17 +222,10 @@ impl<'r> RawMap<'r> {
         Ok(Some(locked))
     }
 
-    /// The first chunk in `home`'s probe sequence with an empty slot (a hint, except for the
-    /// home chunk, which the caller has locked).
-    fn first_with_room(&self, home: usize) -> Option<usize> {
-        let mut chunk = home;
-        for _ in 0..self.region.chunks() {
-            if !Tags::load(self.region.control(chunk)).empty().is_empty() {
-                return Some(chunk);
-            }
-            chunk = self.next_chunk(chunk);
-        }
-        None
+    /// The first chunk in `probe` with an empty slot (a hint, except for the home chunk,
+    /// which the caller has locked).
+    fn first_with_room(&self, probe: Probe) -> Option<usize> {
+        probe.chunks().find(|&chunk| !Tags::load(self.region.control(chunk)).empty().is_empty())
     }
 
     /// Writes a new entry into empty logical slot `slot` of locked `chunk`.
@@ -238,7 +233,7 @@ impl<'r> RawMap<'r> {
     fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
-        home: usize,
+        probe: Probe,
         chunk: usize,
         slot: usize,
         key: &K,
@@ -253,11 +248,8 @@ impl<'r> RawMap<'r> {
         let stamp = header::epoch(self.region.header()).load(Ordering::SeqCst);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
-        let mut passed = home;
-        while passed != chunk {
-            // Relaxed: ordered before the entry's publication by the Release store of its tag.
-            self.region.control(passed).overflow.fetch_add(1, Ordering::Relaxed);
-            passed = self.next_chunk(passed);
+        for passed in probe.before(chunk) {
+            chunk::raise_overflow(self.region.control(passed), probe.class);
         }
         guard.begin_write();
         target.write(&Entry { key, value, hash, stamp });
@@ -289,16 +281,10 @@ impl<'r> RawMap<'r> {
         Ok(())
     }
 
-    /// Lowers the overflow counters of the chunks an entry of `home` in `chunk` probed past.
-    pub(super) fn lower_overflow(&self, home: usize, chunk: usize) {
-        let mut passed = home;
-        while passed != chunk {
-            // Relaxed: the entry's tag is already cleared; a stale higher count only lengthens
-            // a probe. Saturating, so a corrupt zero cannot wrap to a huge count.
-            let _ = self.region.control(passed).overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
-                Some(count.saturating_sub(1))
-            });
-            passed = self.next_chunk(passed);
+    /// Lowers the overflow counters of the chunks an entry with `probe` in `chunk` probed past.
+    pub(super) fn lower_overflow(&self, probe: Probe, chunk: usize) {
+        for passed in probe.before(chunk) {
+            chunk::lower_overflow(self.region.control(passed), probe.class);
         }
     }
 
@@ -460,7 +446,7 @@ impl<'r> RawMap<'r> {
                 continue;
             }
             let mut guard = lock::lock(control, self.waiter())?;
-            let mut homes = [0usize; crate::layout::SLOTS_PER_CHUNK];
+            let mut probes = [None; crate::layout::SLOTS_PER_CHUNK];
             let mut removed = 0;
             for slot in Tags::load(control).full() {
                 let entry = self.locked_slot(chunk, slot)?;
@@ -468,15 +454,15 @@ impl<'r> RawMap<'r> {
                 if key_len > self.layout.max_key_len() {
                     return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
                 }
-                homes[removed] = self.home(entry.hash_key(key_len, self.seed));
+                probes[removed] = Some(self.probe(entry.hash_key(key_len, self.seed)));
                 removed += 1;
             }
             guard.begin_write();
             chunk::clear_tags(control);
             guard.end_write();
             drop(guard);
-            for &home in &homes[..removed] {
-                self.lower_overflow(home, chunk);
+            for probe in probes.into_iter().flatten() {
+                self.lower_overflow(probe, chunk);
             }
         }
         Ok(())

@@ -1,0 +1,324 @@
+//! Many threads on one map: no duplicate keys, no torn or stale reads, exact counters,
+//! deleted space reused forever, iteration without duplicates, and locks recovered from owners
+//! that die. Every test ends with `verify()`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use shared_hashmap::{Error, Layout, RawMap, region_bytes};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+use support::{TestLiveness, attach_shared, check_value, checked_value, memory, no_dead};
+
+const THREADS: u32 = 6;
+
+fn key(i: u64) -> [u8; 8] {
+    i.to_le_bytes()
+}
+
+#[test]
+fn racing_inserts_of_the_same_keys_never_duplicate() {
+    // A small map so that keys collide and probe past their home chunks.
+    let layout = Layout::new(300, 8, 8).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    for round in 0..20u64 {
+        let barrier = Barrier::new(THREADS as usize);
+        let replaced = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (map, barrier, replaced) = (&map, &barrier, &replaced);
+                s.spawn(move || {
+                    barrier.wait();
+                    // Every thread inserts the same 300 keys, in a different order.
+                    for i in 0..300u64 {
+                        let k = (i * (u64::from(t) * 2 + 1) + round) % 300;
+                        if map.insert(&key(k), &[t as u8]).unwrap() {
+                            replaced.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(map.len(), 300);
+        // Exactly one insert per key found it absent.
+        assert_eq!(replaced.load(Ordering::Relaxed), 300 * u64::from(THREADS) - 300);
+        let keys: Vec<_> = map.iter::<8, 8>().map(|e| e.unwrap().0).collect();
+        assert_eq!(keys.len(), 300);
+        assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 300);
+        support::verify_exact(&map);
+        map.clear().unwrap();
+    }
+}
+
+#[test]
+fn readers_never_see_torn_or_stale_values() {
+    const MAX: usize = 96;
+    const KEYS: u64 = 40;
+    let layout = Layout::new(48, 8, MAX).unwrap(); // 7 chunks: heavy sharing
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    let stop = AtomicBool::new(false);
+    let reads = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for w in 0..3u32 {
+            let (map, stop) = (&map, &stop);
+            s.spawn(move || {
+                // Each writer writes every key with its own increasing sequence numbers,
+                // sometimes removing and reinserting it.
+                for seq in 0..30_000u32 {
+                    let k = key(u64::from(seq) % KEYS);
+                    if seq % 17 == 0 {
+                        map.remove(&k).unwrap();
+                    }
+                    map.insert(&k, &checked_value(w, seq, MAX)).unwrap();
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+        }
+        for _ in 0..2 {
+            let (map, stop, reads) = (&map, &stop, &reads);
+            s.spawn(move || {
+                // Per (key, writer): the highest sequence number seen so far.
+                let mut seen: HashMap<(u64, u32), u32> = HashMap::new();
+                let mut out = [0u8; MAX];
+                while !stop.load(Ordering::Relaxed) {
+                    for k in 0..KEYS {
+                        if let Some(len) = map.get(&key(k), &mut out).unwrap() {
+                            let (writer, seq) = check_value(&out[..len], MAX);
+                            assert_eq!(u64::from(seq) % KEYS, k, "value of another key");
+                            let last = seen.entry((k, writer)).or_insert(seq);
+                            assert!(seq >= *last, "stale read: key {k} writer {writer} went {last} -> {seq}");
+                            *last = seq;
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert!(reads.load(Ordering::Relaxed) > 1000);
+    let report = support::verify_exact(&map);
+    assert_eq!(report.entries, KEYS as usize);
+}
+
+#[test]
+fn concurrent_counters_are_exact() {
+    let layout = Layout::new(64, 16, 8).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    const PER_THREAD: i64 = 2000;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let map = &map;
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    // Three ways to increment: fetch_add, update, and a compare_exchange loop.
+                    map.fetch_add(b"fetch_add", 1).unwrap();
+                    map.fetch_add(&key(i as u64 % 8), 1).unwrap();
+                    map.update::<8, _, _>(b"update", |old| {
+                        let n = old.map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap()));
+                        Some((n + 1).to_le_bytes())
+                    })
+                    .unwrap();
+                    loop {
+                        let current = map.get_into::<8>(b"cas").unwrap();
+                        let n = current.as_ref().map_or(0, |b| i64::from_le_bytes(b[..].try_into().unwrap()));
+                        if map.compare_exchange(b"cas", current.as_deref(), &(n + 1).to_le_bytes()).unwrap() {
+                            break;
+                        }
+                    }
+                    if t == 0 && i % 100 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+    });
+    let total = PER_THREAD * i64::from(THREADS);
+    for name in [&b"fetch_add"[..], b"update", b"cas"] {
+        assert_eq!(map.get_into::<8>(name).unwrap().unwrap(), total.to_le_bytes(), "{}", String::from_utf8_lossy(name));
+    }
+    let spread: i64 = (0..8).map(|k| i64::from_le_bytes(map.get_into::<8>(&key(k)).unwrap().unwrap().into_array().unwrap())).sum();
+    assert_eq!(spread, total);
+    support::verify_exact(&map);
+}
+
+#[test]
+fn deleted_space_is_reused_forever() {
+    // A steady live count at 90% of capacity while distinct keys come and go, from several
+    // threads at once; probe lengths must not grow.
+    const CAPACITY: usize = 1000;
+    const LIVE: u64 = 900;
+    const CYCLES_PER_THREAD: u64 = 150_000;
+    let layout = Layout::new(CAPACITY, 8, 8).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    let threads = 3u64;
+    // Thread t owns keys k with k % threads == t; it keeps LIVE / threads of them live.
+    let per_thread = LIVE / threads;
+    let mut first_mean = 0.0;
+    for phase in 0..4 {
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let map = &map;
+                s.spawn(move || {
+                    let owned = |n: u64| n * threads + t;
+                    let start = phase * CYCLES_PER_THREAD;
+                    if phase == 0 {
+                        for n in 0..per_thread {
+                            map.insert(&key(owned(n)), &key(owned(n))).unwrap();
+                        }
+                    }
+                    for n in start..start + CYCLES_PER_THREAD {
+                        let old = owned(n);
+                        let new = owned(n + per_thread);
+                        assert!(map.remove(&key(old)).unwrap(), "key {old} lost");
+                        assert!(!map.insert(&key(new), &key(new)).unwrap());
+                    }
+                });
+            }
+        });
+        let report = support::verify_exact(&map);
+        assert_eq!(report.entries as u64, per_thread * threads);
+        assert_eq!(report.overflow_excess, 0);
+        let mean = report.total_probe_distance as f64 / report.entries as f64;
+        if phase == 0 {
+            first_mean = mean;
+        } else {
+            // Steady state: the mean probe distance does not creep up (random variation aside).
+            assert!(mean <= first_mean * 1.5 + 0.05, "mean probe distance grew: {first_mean:.3} -> {mean:.3}");
+        }
+        // Every entry is within a short, bounded distance of home.
+        assert!(report.max_probe_distance <= 20, "max probe distance {}", report.max_probe_distance);
+    }
+}
+
+#[test]
+fn iteration_during_churn_yields_stable_entries_once_and_nothing_twice() {
+    let layout = Layout::new(400, 8, 8).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    // Keys 0..200 stay for the whole test; keys 1000.. churn: removed and inserted again.
+    for k in 0..200 {
+        map.insert(&key(k), b"stable").unwrap();
+    }
+    for k in 1000..1150 {
+        map.insert(&key(k), b"churn").unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (map, stop) = (&map, &stop);
+            s.spawn(move || {
+                let mut n = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = key(1000 + n % 150);
+                    map.remove(&k).unwrap();
+                    map.insert(&k, b"again").unwrap();
+                    map.insert(&key(n % 200), b"stable").unwrap(); // updates keep entries present
+                    n += 2;
+                }
+            });
+        }
+        for _ in 0..200 {
+            let mut seen = HashSet::new();
+            for entry in map.iter::<8, 8>() {
+                let (k, _) = entry.unwrap();
+                assert!(seen.insert(k.clone()), "key {:?} yielded twice", k);
+            }
+            for k in 0..200 {
+                assert!(seen.contains(&key(k)[..]), "stable key {k} not yielded");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    support::verify_exact(&map);
+}
+
+#[test]
+fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
+    let layout = Layout::new(50, 8, 8).unwrap();
+    // Leaked, so a thread that never returns (a "dead" owner) can keep a handle on it.
+    let mem: &'static mut [u64] = Box::leak(memory(&layout).into_boxed_slice());
+    drop(RawMap::init(region_bytes(mem), layout).unwrap());
+    let mem: &'static [u64] = mem;
+    let dead = no_dead();
+    let survivor_liveness = TestLiveness::new(8, dead);
+    let survivor = attach_shared(mem, &survivor_liveness);
+    for k in 0..20 {
+        survivor.insert(&key(k), b"before").unwrap();
+    }
+    // The victim stops forever inside an update of key 3, holding its locks: to the map,
+    // exactly what a process killed at that instant looks like.
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let liveness: &'static TestLiveness = Box::leak(Box::new(TestLiveness::new(7, dead)));
+        let victim = attach_shared(mem, liveness);
+        let _ = victim.update::<8, _, _>(&key(3), |_| -> Option<[u8; 8]> {
+            holding_tx.send(()).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+    });
+    holding_rx.recv().unwrap();
+    // While the holder lives, readers are not blocked, and writers of its chunk time out
+    // without changing anything.
+    assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"before");
+    let impatient_liveness = TestLiveness { max_attempts: 200, ..TestLiveness::new(9, dead) };
+    let impatient = attach_shared(mem, &impatient_liveness);
+    assert_eq!(impatient.insert(&key(3), b"blocked"), Err(Error::TimedOut));
+    assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"before");
+    // The owner dies: the next writer takes its lock over, within a bounded time.
+    dead.lock().unwrap().push(7);
+    let started = Instant::now();
+    assert!(survivor.insert(&key(3), b"after").unwrap());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"after");
+    for k in (0..20).filter(|&k| k != 3) {
+        assert_eq!(survivor.get_into::<8>(&key(k)).unwrap().unwrap(), b"before");
+        survivor.insert(&key(k), b"later").unwrap();
+    }
+    let report = support::verify_exact(&survivor);
+    assert_eq!((report.entries, report.locks_held), (20, 0));
+}
+
+#[test]
+fn contended_writers_of_neighbouring_chunks_do_not_deadlock() {
+    // A map of 2 chunks that is nearly full: most inserts need both chunks' locks, taken in
+    // both orders by different threads.
+    let layout = Layout::new(14, 8, 8).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let liveness = TestLiveness::new(1, no_dead());
+    let map = map.with_liveness(&liveness);
+    let live = Mutex::new(());
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (map, _live) = (&map, &live);
+            s.spawn(move || {
+                for n in 0..5000u64 {
+                    let k = key(t * 4 + n % 4);
+                    map.insert(&k, &key(n)).unwrap();
+                    if n % 3 == 0 {
+                        map.remove(&k).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    support::verify_exact(&map);
+}
