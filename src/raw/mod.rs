@@ -60,6 +60,23 @@ impl core::fmt::Debug for RawMap<'_> {
     }
 }
 
+/// Gives up at once: for reading the header of a region nobody else can be formatting.
+struct NoWait;
+
+impl Liveness for NoWait {
+    fn owner_id(&self) -> core::num::NonZeroU32 {
+        SingleProcess.owner_id()
+    }
+
+    fn is_alive(&self, _owner: u32) -> bool {
+        true
+    }
+
+    fn wait(&self, _attempt: u32) -> bool {
+        false
+    }
+}
+
 impl<'r> RawMap<'r> {
     /// Whether maps may be shared between processes on this target: true when every atomic the
     /// map keeps in its region is natively lock-free. Where it is false (targets that emulate
@@ -101,9 +118,13 @@ impl<'r> RawMap<'r> {
     /// # Errors
     /// [`Error::Misaligned`], [`Error::RegionTooSmall`] as for [`init`](Self::init);
     /// [`Error::NotAMap`] if the region does not hold a map; [`Error::IncompatibleVersion`] if
-    /// it holds one of another format version; [`Error::Corrupt`] if its header is damaged.
+    /// it holds one of another format version; [`Error::Corrupt`] if its header is damaged;
+    /// [`Error::TimedOut`] if its initialization never finished (with the region borrowed
+    /// exclusively, nobody can be finishing it, so this does not wait).
     pub fn attach(region: &'r mut [u8]) -> Result<Self, Error> {
-        Self::open(Unformatted::from_slice(region)?, &SingleProcess)
+        let region = Unformatted::from_slice(region)?;
+        let stored = header::read(region.header(), &NoWait)?;
+        Self::opened(region, stored, &SingleProcess)
     }
 
     /// Formats the memory at `base` as an empty map; for memory that other processes map too.
@@ -181,6 +202,10 @@ impl<'r> RawMap<'r> {
 
     fn open(region: Unformatted<'r>, liveness: &'r dyn Liveness) -> Result<Self, Error> {
         let stored = header::read(region.header(), liveness)?;
+        Self::opened(region, stored, liveness)
+    }
+
+    fn opened(region: Unformatted<'r>, stored: header::Stored, liveness: &'r dyn Liveness) -> Result<Self, Error> {
         let region = region.with_layout(&stored.layout)?;
         Ok(RawMap { region, layout: stored.layout, seed: stored.seed, owner: liveness.owner_id().get(), liveness })
     }

@@ -299,6 +299,7 @@ impl<'r> RawMap<'r> {
     }
 
     pub(crate) fn insert_bytes<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, key: &K, value: &V) -> Result<bool, Error> {
+        self.check_key(key.len())?;
         self.check_value(value.len())?;
         self.write_op(key, true, |current| Ok((Action::Put(value), current.is_some())))
     }
@@ -335,6 +336,7 @@ impl<'r> RawMap<'r> {
         C: Bytes + ?Sized,
         V: Bytes + ?Sized,
     {
+        self.check_key(key.len())?;
         self.check_value(new.len())?;
         self.write_op(key, current.is_none(), |stored| {
             let matches = match (stored, current) {
@@ -359,6 +361,7 @@ impl<'r> RawMap<'r> {
     }
 
     pub(crate) fn fetch_add_bytes<K: Bytes + ?Sized>(&self, key: &K, delta: i64) -> Result<i64, Error> {
+        self.check_key(key.len())?;
         self.check_value(8)?;
         self.write_op(key, true, |current| {
             let old = match current {
