@@ -237,11 +237,13 @@ impl Layout {
     }
 
     /// Offset of the first control block.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) const fn controls_offset(&self) -> usize {
         HEADER_SIZE
     }
 
     /// Offset of the first slot.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) const fn slots_offset(&self) -> usize {
         // Cannot overflow: `new` checked the whole region size.
         HEADER_SIZE + (self.chunks as usize * CONTROL_SIZE).div_ceil(CACHE_LINE) * CACHE_LINE

@@ -17,8 +17,12 @@ use crate::liveness::Liveness;
 use crate::region::ControlBlock;
 use crate::sync::{Ordering, fence};
 
-/// A waiter checks the holder's liveness once every this many attempts.
+/// A waiter checks the holder's liveness once every this many attempts (every other attempt
+/// under loom, which explores every interleaving of each attempt).
+#[cfg(not(loom))]
 pub(crate) const CHECK_EVERY: u32 = 64;
+#[cfg(loom)]
+pub(crate) const CHECK_EVERY: u32 = 2;
 
 /// Who is acting on a map, and how it waits.
 #[derive(Clone, Copy)]

@@ -95,7 +95,9 @@ pub(crate) struct Unformatted<'r> {
     _region: PhantomData<&'r [AtomicU32]>,
 }
 
-/// A region with a known layout: header, control blocks and slots.
+/// A region with a known layout: header, control blocks and slots. Copies are further views
+/// of the same region.
+#[derive(Clone, Copy)]
 pub(crate) struct Region<'r> {
     header: &'r Header,
     controls: &'r [ControlBlock],

@@ -7,7 +7,10 @@
 //! `iter` increments it, and every insert of a new key stamps its slot with the epoch it reads
 //! (a replaced value keeps its stamp). An iterator started at epoch `E` skips entries stamped
 //! in `(E, now]`, which were inserted after it began; an entry present from the start was
-//! stamped `E` or earlier.
+//! stamped `E` or earlier. That the re-inserted entry's stamp is really past `E` rests on two
+//! SeqCst fences, the iterator's after its increment and a remover's after it clears a tag (see
+//! `removed_fence` in `write.rs`); the loom model `an_iteration_during_remove_and_reinsert...`
+//! fails without either.
 //!
 //! The stamp is 32 bits. An entry untouched across 2^32 iterations would carry the same stamp
 //! as a new one and could be skipped by an iterator running at exactly that moment; in a map
@@ -82,10 +85,10 @@ impl<'r> RawMap<'r> {
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_, 'r> {
-        // SeqCst read-modify-write, then a SeqCst fence before the first slot is read: pairs
-        // with the SeqCst load of the epoch in `place`, made after the inserter took its home
-        // lock. If this iterator saw an entry that was then removed and inserted again, that
-        // insert comes after our increment in the single SeqCst order and reads the new epoch.
+        // A SeqCst fence between the increment and the first read of a slot: pairs with the
+        // fence a remover issues after clearing a tag (`removed_fence` in `write.rs`). If this
+        // iterator saw an entry that was then removed and inserted again, the insert's read of
+        // the epoch sees our increment.
         let epoch = header::epoch(self.region.header()).fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         Cursor { map: self, chunk: 0, slot: 0, epoch }

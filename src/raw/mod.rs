@@ -27,8 +27,9 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 /// memory that the caller provides and that any number of threads, or processes, share.
 ///
 /// Every operation takes `&self`: share a `&RawMap` between threads, or give each process its
-/// own `RawMap` over the same shared memory. Keys and values are copied in and out; no operation
-/// allocates.
+/// own `RawMap` over the same shared memory. A clone is another handle on the same map (for
+/// example to give it another [`Liveness`] with [`with_liveness`](Self::with_liveness)). Keys
+/// and values are copied in and out; no operation allocates.
 ///
 /// ```
 /// use shared_hashmap::{Layout, RawMap, region_bytes};
@@ -46,6 +47,7 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 /// assert_eq!(map.len(), 2);
 /// # Ok::<(), shared_hashmap::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct RawMap<'r> {
     region: Region<'r>,
     layout: Layout,
@@ -200,6 +202,7 @@ impl<'r> RawMap<'r> {
         Ok(RawMap { region, layout, seed, owner: liveness.owner_id().get(), liveness })
     }
 
+    #[cfg_attr(loom, allow(dead_code))]
     fn open(region: Unformatted<'r>, liveness: &'r dyn Liveness) -> Result<Self, Error> {
         let stored = header::read(region.header(), liveness)?;
         Self::opened(region, stored, liveness)

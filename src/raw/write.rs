@@ -105,6 +105,19 @@ impl<T: AsRef<[u8]>> Bytes for Owned<T> {
     }
 }
 
+/// Orders a removal before every later read of the iteration epoch, for `iter`'s promise never
+/// to yield a key twice. An iterator increments the epoch, issues a SeqCst fence, then reads
+/// tags; a remover clears a tag, then issues this fence. If the iterator saw the tag set, its
+/// read came before the clear, so its fence precedes ours in the single SeqCst order, and any
+/// load of the epoch that happens after ours (a later insert of the same key, which takes the
+/// key's home lock after we release it) sees the increment: the re-inserted entry gets a stamp
+/// the iterator skips. (C++20 [atomics.order], the fence rules; loom checks this protocol in
+/// `tests/loom.rs`.)
+#[inline]
+fn removed_fence() {
+    crate::sync::fence(Ordering::SeqCst);
+}
+
 impl<'r> RawMap<'r> {
     /// Locks `key`'s home chunk (and the chunk it is in, or a chunk with room for it when
     /// `may_insert`), lets `decide` choose from the current entry, and applies the choice.
@@ -161,6 +174,7 @@ impl<'r> RawMap<'r> {
                 guard.begin_write();
                 chunk::store_tag(self.region.control(chunk), slot, 0);
                 guard.end_write();
+                removed_fence();
                 drop(locked);
                 self.lower_overflow(probe, chunk);
             }
@@ -242,10 +256,9 @@ impl<'r> RawMap<'r> {
     ) -> Result<(), Error> {
         let control = self.region.control(chunk);
         let target = self.locked_slot(chunk, slot)?;
-        // SeqCst: pairs with the SeqCst read-modify-write and fence of `iter` (see `iter.rs`):
-        // a key removed after an iterator began and inserted again gets a stamp the iterator
-        // skips, so the iterator never yields it twice.
-        let stamp = header::epoch(self.region.header()).load(Ordering::SeqCst);
+        // Relaxed: a removal of this key happens before this load (through the home lock) and
+        // issued a SeqCst fence after it; see `removed_fence`.
+        let stamp = header::epoch(self.region.header()).load(Ordering::Relaxed);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
         for passed in probe.before(chunk) {
@@ -463,6 +476,7 @@ impl<'r> RawMap<'r> {
             guard.begin_write();
             chunk::clear_tags(control);
             guard.end_write();
+            removed_fence();
             drop(guard);
             for probe in probes.into_iter().flatten() {
                 self.lower_overflow(probe, chunk);
