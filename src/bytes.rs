@@ -81,7 +81,11 @@ impl<'a> Joined<'a> {
     pub(crate) fn new(head: &[u8], body: &'a [u8]) -> Self {
         let mut buffer = [0u8; Joined::HEAD];
         buffer[..head.len()].copy_from_slice(head);
-        Joined { head: buffer, head_len: head.len() as u8, body }
+        Joined {
+            head: buffer,
+            head_len: head.len() as u8,
+            body,
+        }
     }
 
     /// The head bytes.

@@ -78,7 +78,12 @@ impl<const N: usize> Buffer for [u8; N] {
 }
 
 fn exact<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Error> {
-    bytes.try_into().map_err(|_| Error::InvalidValue(ValueProblem::WrongLength { expected: N, found: bytes.len() }))
+    bytes.try_into().map_err(|_| {
+        Error::InvalidValue(ValueProblem::WrongLength {
+            expected: N,
+            found: bytes.len(),
+        })
+    })
 }
 
 impl<T: Encode + ?Sized> Encode for &T {
@@ -121,8 +126,12 @@ impl<const N: usize> Encode for heapless::Vec<u8, N> {
 impl<const N: usize> Decode for heapless::Vec<u8, N> {
     type Buffer = [u8; N];
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        heapless::Vec::from_slice(bytes)
-            .map_err(|_| Error::InvalidValue(ValueProblem::WrongLength { expected: N, found: bytes.len() }))
+        heapless::Vec::from_slice(bytes).map_err(|_| {
+            Error::InvalidValue(ValueProblem::WrongLength {
+                expected: N,
+                found: bytes.len(),
+            })
+        })
     }
 }
 
@@ -135,9 +144,14 @@ impl<const N: usize> Encode for heapless::String<N> {
 impl<const N: usize> Decode for heapless::String<N> {
     type Buffer = [u8; N];
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let text = core::str::from_utf8(bytes).map_err(|_| Error::InvalidValue(ValueProblem::InvalidUtf8))?;
-        heapless::String::try_from(text)
-            .map_err(|_| Error::InvalidValue(ValueProblem::WrongLength { expected: N, found: bytes.len() }))
+        let text = core::str::from_utf8(bytes)
+            .map_err(|_| Error::InvalidValue(ValueProblem::InvalidUtf8))?;
+        heapless::String::try_from(text).map_err(|_| {
+            Error::InvalidValue(ValueProblem::WrongLength {
+                expected: N,
+                found: bytes.len(),
+            })
+        })
     }
 }
 
@@ -242,11 +256,18 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_errors() {
-        let wrong = |expected, found| Error::InvalidValue(ValueProblem::WrongLength { expected, found });
+        let wrong =
+            |expected, found| Error::InvalidValue(ValueProblem::WrongLength { expected, found });
         assert_eq!(u32::decode(&[1, 2, 3]), Err(wrong(4, 3)));
-        assert_eq!(bool::decode(&[2]), Err(Error::InvalidValue(ValueProblem::Invalid)));
+        assert_eq!(
+            bool::decode(&[2]),
+            Err(Error::InvalidValue(ValueProblem::Invalid))
+        );
         assert_eq!(<()>::decode(&[0]), Err(wrong(0, 1)));
-        assert_eq!(heapless::String::<4>::decode(&[0xff]), Err(Error::InvalidValue(ValueProblem::InvalidUtf8)));
+        assert_eq!(
+            heapless::String::<4>::decode(&[0xff]),
+            Err(Error::InvalidValue(ValueProblem::InvalidUtf8))
+        );
         assert_eq!(heapless::String::<2>::decode(b"abc"), Err(wrong(2, 3)));
         assert_eq!(heapless::Vec::<u8, 2>::decode(b"abc"), Err(wrong(2, 3)));
         assert_eq!(<[u8; 2]>::decode(b"abc"), Err(wrong(2, 3)));

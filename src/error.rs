@@ -161,27 +161,39 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::KeyTooLong { len, max } => {
-                write!(f, "key of {len} bytes is longer than the map's maximum of {max}")
+                write!(
+                    f,
+                    "key of {len} bytes is longer than the map's maximum of {max}"
+                )
             }
             Error::ValueTooLong { len, max } => {
-                write!(f, "value of {len} bytes is longer than the map's maximum of {max}")
+                write!(
+                    f,
+                    "value of {len} bytes is longer than the map's maximum of {max}"
+                )
             }
             Error::TableFull => f.write_str("the map is full"),
             Error::BufferTooSmall { needed, got } => {
-                write!(f, "the value is {needed} bytes but the buffer holds only {got}")
+                write!(
+                    f,
+                    "the value is {needed} bytes but the buffer holds only {got}"
+                )
             }
             Error::Misaligned { required } => {
                 write!(f, "the region must start at a multiple of {required} bytes")
             }
             Error::RegionTooSmall { needed, got } => {
-                write!(f, "the layout needs a region of {needed} bytes but it has {got}")
+                write!(
+                    f,
+                    "the layout needs a region of {needed} bytes but it has {got}"
+                )
             }
             Error::InvalidLayout(LayoutProblem::ZeroCapacity) => {
                 f.write_str("invalid layout: capacity must be at least 1")
             }
-            Error::InvalidLayout(LayoutProblem::TooLarge) => {
-                f.write_str("invalid layout: the region would be larger than this target can address")
-            }
+            Error::InvalidLayout(LayoutProblem::TooLarge) => f.write_str(
+                "invalid layout: the region would be larger than this target can address",
+            ),
             Error::NotAMap => f.write_str("the region does not hold a shared-hashmap map"),
             Error::IncompatibleVersion { found, supported } => write!(
                 f,
@@ -218,16 +230,28 @@ impl fmt::Display for Corruption {
                 write!(f, "chunk {chunk} slot {slot} has an out-of-range length")
             }
             Corruption::SlotHash { chunk, slot } => {
-                write!(f, "chunk {chunk} slot {slot} has a tag or hash that does not match its key")
+                write!(
+                    f,
+                    "chunk {chunk} slot {slot} has a tag or hash that does not match its key"
+                )
             }
             Corruption::Unreachable { chunk, slot } => {
-                write!(f, "chunk {chunk} slot {slot} holds a key that lookups cannot reach")
+                write!(
+                    f,
+                    "chunk {chunk} slot {slot} holds a key that lookups cannot reach"
+                )
             }
             Corruption::DuplicateKey { chunk, slot } => {
-                write!(f, "chunk {chunk} slot {slot} holds a key that is also stored earlier")
+                write!(
+                    f,
+                    "chunk {chunk} slot {slot} holds a key that is also stored earlier"
+                )
             }
             Corruption::OverflowUndercount { chunk } => {
-                write!(f, "chunk {chunk} has an overflow counter below its true value")
+                write!(
+                    f,
+                    "chunk {chunk} has an overflow counter below its true value"
+                )
             }
             Corruption::OverflowTotalUndercount => {
                 f.write_str("the overflow counters are below the number of displaced entries")

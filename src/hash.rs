@@ -52,7 +52,10 @@ fn read_padded(bytes: &[u8]) -> (u64, u64) {
         };
         (read_u64(bytes, 0), high)
     } else if len >= 4 {
-        (read_u32(bytes, 0) | (read_u32(bytes, len - 4) << ((len - 4) * 8)), 0)
+        (
+            read_u32(bytes, 0) | (read_u32(bytes, len - 4) << ((len - 4) * 8)),
+            0,
+        )
     } else if len > 0 {
         let low = u64::from(bytes[0])
             | (u64::from(bytes[len / 2]) << (len / 2 * 8))
@@ -116,7 +119,13 @@ pub struct MapHasher {
 impl MapHasher {
     /// A hasher keyed by `seed` (each map stores its seed in its header).
     pub const fn new(seed: u64) -> Self {
-        MapHasher { seed, acc: seed, pending: [0; 16], pending_len: 0, total_len: 0 }
+        MapHasher {
+            seed,
+            acc: seed,
+            pending: [0; 16],
+            pending_len: 0,
+            total_len: 0,
+        }
     }
 }
 
@@ -194,11 +203,16 @@ mod tests {
             (0x0123_4567_89ab_cdef, 40, 0x8601_1904_ef92_63ac),
         ];
         for (seed, len, expected) in cases {
-            assert_eq!(hash_bytes(seed, &input[..len]), expected, "seed {seed:#x} len {len}");
+            assert_eq!(
+                hash_bytes(seed, &input[..len]),
+                expected,
+                "seed {seed:#x} len {len}"
+            );
         }
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "pure arithmetic, too slow to interpret")]
     fn streaming_matches_one_shot_for_every_split() {
         let input: [u8; 70] = core::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(7));
         for len in 0..input.len() {
@@ -236,6 +250,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "pure arithmetic, too slow to interpret")]
     fn bits_are_spread_for_sequential_keys() {
         // Each of the low 7 bits (the tag) and the upper 32 bits (the home chunk) must vary
         // across a run of sequential integer keys.
@@ -247,7 +262,10 @@ mod tests {
             }
         }
         for (bit, count) in ones.iter().enumerate() {
-            assert!((1700..2400).contains(count), "bit {bit} set {count} times in 4096");
+            assert!(
+                (1700..2400).contains(count),
+                "bit {bit} set {count} times in 4096"
+            );
         }
     }
 }

@@ -141,14 +141,22 @@ pub(crate) fn read(header: &Header, liveness: &dyn Liveness) -> Result<Stored, E
         return Err(Error::NotAMap);
     }
     if words[W_BYTE_ORDER] != BYTE_ORDER_MARK || words[W_VERSION] != FORMAT_VERSION {
-        return Err(Error::IncompatibleVersion { found: words[W_VERSION], supported: FORMAT_VERSION });
+        return Err(Error::IncompatibleVersion {
+            found: words[W_VERSION],
+            supported: FORMAT_VERSION,
+        });
     }
     if checksum(&words) != words[W_CHECKSUM] {
         return Err(Error::Corrupt(Corruption::HeaderChecksum));
     }
     let capacity = u64::from(words[W_CAPACITY_LO]) | (u64::from(words[W_CAPACITY_HI]) << 32);
-    let layout = Layout::from_stored(capacity, words[W_MAX_KEY], words[W_MAX_VALUE], words[W_CHUNKS])
-        .ok_or(Error::Corrupt(Corruption::HeaderLayout))?;
+    let layout = Layout::from_stored(
+        capacity,
+        words[W_MAX_KEY],
+        words[W_MAX_VALUE],
+        words[W_CHUNKS],
+    )
+    .ok_or(Error::Corrupt(Corruption::HeaderLayout))?;
     let seed = u64::from(words[W_SEED_LO]) | (u64::from(words[W_SEED_HI]) << 32);
     Ok(Stored { layout, seed })
 }

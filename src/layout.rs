@@ -158,12 +158,19 @@ impl Layout {
     /// # Errors
     /// [`Error::InvalidLayout`] if `capacity` is zero, or if the region would not fit in this
     /// target's address space.
-    pub const fn new(capacity: usize, max_key_len: usize, max_value_len: usize) -> Result<Layout, Error> {
+    pub const fn new(
+        capacity: usize,
+        max_key_len: usize,
+        max_value_len: usize,
+    ) -> Result<Layout, Error> {
         if capacity == 0 {
             return Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity));
         }
         let least = capacity.div_ceil(ENTRIES_PER_CHUNK);
-        if least > u32::MAX as usize || max_key_len > u32::MAX as usize || max_value_len > u32::MAX as usize {
+        if least > u32::MAX as usize
+            || max_key_len > u32::MAX as usize
+            || max_value_len > u32::MAX as usize
+        {
             return Err(TOO_LARGE);
         }
         let Some(chunks) = chunk_count(least as u32) else {
@@ -173,7 +180,7 @@ impl Layout {
             capacity: capacity as u64,
             max_key_len: max_key_len as u32,
             max_value_len: max_value_len as u32,
-            chunks: chunks as u32,
+            chunks,
         };
         match layout.checked_region_size() {
             Some(_) => Ok(layout),
@@ -182,11 +189,20 @@ impl Layout {
     }
 
     /// Rebuilds a layout from the fields stored in a header; `None` if they are inconsistent.
-    pub(crate) const fn from_stored(capacity: u64, max_key_len: u32, max_value_len: u32, chunks: u32) -> Option<Layout> {
+    pub(crate) const fn from_stored(
+        capacity: u64,
+        max_key_len: u32,
+        max_value_len: u32,
+        chunks: u32,
+    ) -> Option<Layout> {
         if capacity > usize::MAX as u64 {
             return None;
         }
-        match Layout::new(capacity as usize, max_key_len as usize, max_value_len as usize) {
+        match Layout::new(
+            capacity as usize,
+            max_key_len as usize,
+            max_value_len as usize,
+        ) {
             Ok(layout) if layout.chunks == chunks => Some(layout),
             _ => None,
         }
@@ -250,16 +266,36 @@ impl Layout {
     }
 
     const fn checked_region_size(&self) -> Option<usize> {
-        let Some(key_area) = round_up(self.max_key_len as usize, WORD_PAD) else { return None };
-        let Some(value_area) = round_up(self.max_value_len as usize, WORD_PAD) else { return None };
-        let Some(slot) = key_area.checked_add(value_area) else { return None };
-        let Some(slot) = slot.checked_add(SLOT_HEADER_SIZE) else { return None };
-        let Some(controls) = (self.chunks as usize).checked_mul(CONTROL_SIZE) else { return None };
-        let Some(controls) = round_up(controls, CACHE_LINE) else { return None };
-        let Some(slot_count) = (self.chunks as usize).checked_mul(PHYSICAL_SLOTS_PER_CHUNK) else { return None };
-        let Some(slots) = slot_count.checked_mul(slot) else { return None };
-        let Some(size) = HEADER_SIZE.checked_add(controls) else { return None };
-        let Some(size) = size.checked_add(slots) else { return None };
+        let Some(key_area) = round_up(self.max_key_len as usize, WORD_PAD) else {
+            return None;
+        };
+        let Some(value_area) = round_up(self.max_value_len as usize, WORD_PAD) else {
+            return None;
+        };
+        let Some(slot) = key_area.checked_add(value_area) else {
+            return None;
+        };
+        let Some(slot) = slot.checked_add(SLOT_HEADER_SIZE) else {
+            return None;
+        };
+        let Some(controls) = (self.chunks as usize).checked_mul(CONTROL_SIZE) else {
+            return None;
+        };
+        let Some(controls) = round_up(controls, CACHE_LINE) else {
+            return None;
+        };
+        let Some(slot_count) = (self.chunks as usize).checked_mul(PHYSICAL_SLOTS_PER_CHUNK) else {
+            return None;
+        };
+        let Some(slots) = slot_count.checked_mul(slot) else {
+            return None;
+        };
+        let Some(size) = HEADER_SIZE.checked_add(controls) else {
+            return None;
+        };
+        let Some(size) = size.checked_add(slots) else {
+            return None;
+        };
         // Offsets are computed with `usize` arithmetic everywhere else; keep one byte of headroom
         // below `isize::MAX`, the largest object Rust allows.
         if size > isize::MAX as usize {
@@ -282,7 +318,10 @@ mod tests {
         assert_eq!(layout.slot_size(), 16 + 16 + 8);
         assert_eq!(layout.slots_offset(), 128);
         assert_eq!(layout.region_size(), 128 + 9 * 40);
-        assert_eq!(Layout::new(8, 10, 3).unwrap().region_size(), 128 + 2 * 9 * 40);
+        assert_eq!(
+            Layout::new(8, 10, 3).unwrap().region_size(),
+            128 + 2 * 9 * 40
+        );
     }
 
     #[test]
@@ -297,8 +336,14 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "pure arithmetic, too slow to interpret")]
     fn primality_agrees_with_trial_division() {
-        let trial = |n: u32| n >= 2 && (2u64..).take_while(|d| d * d <= u64::from(n)).all(|d| u64::from(n) % d != 0);
+        let trial = |n: u32| {
+            n >= 2
+                && (2u64..)
+                    .take_while(|d| d * d <= u64::from(n))
+                    .all(|d| u64::from(n) % d != 0)
+        };
         for n in (0..20_000).chain(4_294_900_000..4_294_967_295) {
             assert_eq!(is_prime(n), trial(n), "{n}");
         }
@@ -312,7 +357,10 @@ mod tests {
 
     #[test]
     fn zero_capacity_is_an_error() {
-        assert_eq!(Layout::new(0, 8, 8), Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity)));
+        assert_eq!(
+            Layout::new(0, 8, 8),
+            Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity))
+        );
     }
 
     #[test]
@@ -321,7 +369,10 @@ mod tests {
         #[cfg(target_pointer_width = "64")]
         {
             assert_eq!(Layout::new(1, u32::MAX as usize + 1, 8), Err(TOO_LARGE));
-            assert_eq!(Layout::new(7 * u32::MAX as usize, u32::MAX as usize, u32::MAX as usize), Err(TOO_LARGE));
+            assert_eq!(
+                Layout::new(7 * u32::MAX as usize, u32::MAX as usize, u32::MAX as usize),
+                Err(TOO_LARGE)
+            );
         }
     }
 
@@ -334,7 +385,7 @@ mod tests {
     #[test]
     fn stored_fields_round_trip() {
         let layout = Layout::new(1000, 16, 64).unwrap();
-        let again = Layout::from_stored(1000, 16, 64, layout.chunks as u32);
+        let again = Layout::from_stored(1000, 16, 64, layout.chunks);
         assert_eq!(again, Some(layout));
         assert_eq!(Layout::from_stored(1000, 16, 64, 7), None);
         assert_eq!(Layout::from_stored(0, 16, 64, 0), None);
@@ -346,6 +397,6 @@ mod tests {
             Ok(layout) => layout.region_size(),
             Err(_) => 0,
         };
-        assert!(REGION > 0);
+        const { assert!(REGION > 0) };
     }
 }

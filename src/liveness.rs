@@ -27,13 +27,16 @@ pub trait Liveness: Sync {
     ///
     /// Answering `true` for a dead owner only delays recovery until [`wait`](Liveness::wait)
     /// gives up; answering `false` for a live one lets two processes into one chunk, so an
-    /// implementation must be sure before it says `false`. `owner` may be any value, including
-    /// garbage from a corrupt region.
+    /// implementation must be sure before it says `false`. `false` also promises that every
+    /// store the owner made to the region is visible to the caller, as it is for a process
+    /// that has exited (the kernel's own synchronization orders its death before the answer).
+    /// `owner` may be any value, including garbage from a corrupt region.
     fn is_alive(&self, owner: u32) -> bool;
 
-    /// Called between attempts while waiting; `attempt` counts from 0 for each wait. Returns
-    /// `false` to give up, which makes the operation return [`Error::TimedOut`](crate::Error::TimedOut)
-    /// without having changed anything.
+    /// Called between attempts while waiting; `attempt` counts from 0 for each operation,
+    /// across all the waits it makes (for several locks, for chunks that keep changing, for
+    /// retries). Returns `false` to give up, which makes the operation return
+    /// [`Error::TimedOut`](crate::Error::TimedOut) without having changed anything.
     ///
     /// The default spins with exponential backoff and gives up after about 2^28 spin hints
     /// (a few seconds on current processors).

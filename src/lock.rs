@@ -10,12 +10,16 @@
 //!
 //! The sequence word is even while the chunk is stable. A writer holding the lock makes it odd,
 //! changes the chunk, and makes it even again; readers retry when it moved (see `raw/read.rs`).
+//! It is 32 bits, like Linux's seqcount: a reader stopped in the middle of a read for exactly
+//! 2^31 writes to one chunk (a debugger, `SIGSTOP`) could take a torn value for a whole one.
+//! Lengths are checked regardless, so even then nothing is read out of bounds.
 
 use crate::Error;
 use crate::chunk::Tags;
 use crate::liveness::Liveness;
 use crate::region::ControlBlock;
 use crate::sync::{Ordering, fence};
+use core::cell::Cell;
 
 /// A waiter checks the holder's liveness once every this many attempts (every other attempt
 /// under loom, which explores every interleaving of each attempt).
@@ -24,11 +28,40 @@ pub(crate) const CHECK_EVERY: u32 = 64;
 #[cfg(loom)]
 pub(crate) const CHECK_EVERY: u32 = 2;
 
-/// Who is acting on a map, and how it waits.
-#[derive(Clone, Copy)]
+/// Who is acting on a map, how it waits, and how long it has waited: one per operation, so
+/// every wait inside one operation (for several locks, for chunks that keep changing, for
+/// retries) counts against the single bound that [`Liveness::wait`] sets.
 pub(crate) struct Waiter<'a> {
-    pub(crate) owner: u32,
-    pub(crate) liveness: &'a dyn Liveness,
+    owner: u32,
+    liveness: &'a dyn Liveness,
+    attempts: Cell<u32>,
+}
+
+impl<'a> Waiter<'a> {
+    /// A waiter for one operation by `owner`.
+    pub(crate) fn new(owner: u32, liveness: &'a dyn Liveness) -> Self {
+        Waiter {
+            owner,
+            liveness,
+            attempts: Cell::new(0),
+        }
+    }
+
+    /// Waits once more; [`Error::TimedOut`] once the liveness policy gives up.
+    pub(crate) fn wait(&self) -> Result<(), Error> {
+        let attempt = self.attempts.get();
+        self.attempts.set(attempt.saturating_add(1));
+        if self.liveness.wait(attempt) {
+            Ok(())
+        } else {
+            Err(Error::TimedOut)
+        }
+    }
+
+    /// Whether this wait is one on which to ask about the holder's liveness.
+    fn due_for_liveness_check(&self) -> bool {
+        self.attempts.get() % CHECK_EVERY == CHECK_EVERY - 1
+    }
 }
 
 /// A held chunk lock. Dropping it ends any write in progress and releases the lock.
@@ -48,7 +81,11 @@ impl<'a> ChunkGuard<'a> {
             repair(control, seq);
             seq = seq.wrapping_add(1);
         }
-        ChunkGuard { control, seq, writing: false }
+        ChunkGuard {
+            control,
+            seq,
+            writing: false,
+        }
     }
 
     /// Makes the sequence odd: readers that overlap what follows will retry.
@@ -59,7 +96,9 @@ impl<'a> ChunkGuard<'a> {
         // Relaxed store, then a Release fence: a reader whose (Relaxed) loads observe any of
         // the stores that follow, and which then issues its Acquire fence, also observes this
         // odd value (or a later one) when it re-checks the sequence. As in crossbeam's SeqLock.
-        self.control.seq.store(self.seq.wrapping_add(1), Ordering::Relaxed);
+        self.control
+            .seq
+            .store(self.seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
     }
 
@@ -100,10 +139,16 @@ fn repair(control: &ControlBlock, seq: u32) {
 
 /// Takes `control`'s lock if it is free, without waiting.
 #[inline]
-pub(crate) fn try_lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Option<ChunkGuard<'a>> {
+pub(crate) fn try_lock<'a>(
+    control: &'a ControlBlock,
+    waiter: &Waiter<'_>,
+) -> Option<ChunkGuard<'a>> {
     // Acquire on success: pairs with the Release in `ChunkGuard::drop` of the previous holder.
     // Relaxed on failure: nothing is read on that path.
-    match control.lock.compare_exchange(0, waiter.owner, Ordering::Acquire, Ordering::Relaxed) {
+    match control
+        .lock
+        .compare_exchange(0, waiter.owner, Ordering::Acquire, Ordering::Relaxed)
+    {
         Ok(_) => Some(ChunkGuard::acquired(control)),
         Err(_) => None,
     }
@@ -112,7 +157,10 @@ pub(crate) fn try_lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Opt
 /// Takes `control`'s lock, waiting (bounded by the waiter's liveness) and taking it over from a
 /// dead holder.
 #[inline]
-pub(crate) fn lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<ChunkGuard<'a>, Error> {
+pub(crate) fn lock<'a>(
+    control: &'a ControlBlock,
+    waiter: &Waiter<'_>,
+) -> Result<ChunkGuard<'a>, Error> {
     match try_lock(control, waiter) {
         Some(guard) => Ok(guard),
         None => lock_contended(control, waiter),
@@ -121,8 +169,10 @@ pub(crate) fn lock<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<
 
 #[cold]
 #[inline(never)]
-fn lock_contended<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<ChunkGuard<'a>, Error> {
-    let mut attempt = 0u32;
+fn lock_contended<'a>(
+    control: &'a ControlBlock,
+    waiter: &Waiter<'_>,
+) -> Result<ChunkGuard<'a>, Error> {
     loop {
         // Relaxed: only a hint for whether to try; the compare-and-swap decides.
         let holder = control.lock.load(Ordering::Relaxed);
@@ -130,13 +180,10 @@ fn lock_contended<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<C
             if let Some(guard) = try_lock(control, waiter) {
                 return Ok(guard);
             }
-        } else if let Some(guard) = take_over_if_dead(control, holder, attempt, waiter) {
+        } else if let Some(guard) = take_over_if_dead(control, holder, waiter) {
             return Ok(guard);
         }
-        if !waiter.liveness.wait(attempt) {
-            return Err(Error::TimedOut);
-        }
-        attempt = attempt.wrapping_add(1);
+        waiter.wait()?;
     }
 }
 
@@ -144,10 +191,9 @@ fn lock_contended<'a>(control: &'a ControlBlock, waiter: Waiter<'_>) -> Result<C
 fn take_over_if_dead<'a>(
     control: &'a ControlBlock,
     holder: u32,
-    attempt: u32,
-    waiter: Waiter<'_>,
+    waiter: &Waiter<'_>,
 ) -> Option<ChunkGuard<'a>> {
-    if attempt % CHECK_EVERY != CHECK_EVERY - 1 || waiter.liveness.is_alive(holder) {
+    if !waiter.due_for_liveness_check() || waiter.liveness.is_alive(holder) {
         return None;
     }
     // Acquire on success: the dead holder released nothing, so this orders our reads after the
@@ -159,37 +205,21 @@ fn take_over_if_dead<'a>(
         .map(|_| ChunkGuard::acquired(control))
 }
 
-/// Waits until `control`'s lock is free, taking it over (and releasing it) if its holder is dead.
-pub(crate) fn wait_unlocked(control: &ControlBlock, waiter: Waiter<'_>) -> Result<(), Error> {
-    let mut attempt = 0u32;
-    loop {
-        // Relaxed: the caller retries its whole operation afterwards and locks what it changes.
-        let holder = control.lock.load(Ordering::Relaxed);
-        if holder == 0 || take_over_if_dead(control, holder, attempt, waiter).is_some() {
-            return Ok(());
-        }
-        if !waiter.liveness.wait(attempt) {
-            return Err(Error::TimedOut);
-        }
-        attempt = attempt.wrapping_add(1);
-    }
-}
-
-/// Called by a reader that has seen `control`'s sequence odd or moving for `attempt` attempts:
-/// waits, and every [`CHECK_EVERY`] attempts repairs the chunk if no live writer is behind the
-/// odd sequence (its holder died, or the region was left with an odd sequence and no holder).
-pub(crate) fn reader_wait(control: &ControlBlock, attempt: u32, waiter: Waiter<'_>) -> Result<(), Error> {
-    if attempt % CHECK_EVERY == CHECK_EVERY - 1 {
+/// Called by a reader that has seen `control`'s sequence odd or moving: waits, and every
+/// [`CHECK_EVERY`] attempts repairs the chunk if no live writer is behind an odd sequence (its
+/// holder died, or the region was left with an odd sequence and no holder).
+pub(crate) fn reader_wait(control: &ControlBlock, waiter: &Waiter<'_>) -> Result<(), Error> {
+    if waiter.due_for_liveness_check() {
         // Relaxed: a hint; the guard's compare-and-swap decides.
         let holder = control.lock.load(Ordering::Relaxed);
         if holder == 0 {
             // Taking the lock repairs an odd sequence; dropping it releases the lock.
             drop(try_lock(control, waiter));
         } else {
-            drop(take_over_if_dead(control, holder, attempt, waiter));
+            drop(take_over_if_dead(control, holder, waiter));
         }
     }
-    if waiter.liveness.wait(attempt) { Ok(()) } else { Err(Error::TimedOut) }
+    waiter.wait()
 }
 
 #[cfg(all(test, not(loom)))]
@@ -224,15 +254,15 @@ mod tests {
     }
 
     fn waiter() -> Waiter<'static> {
-        Waiter { owner: 2, liveness: &SevenIsDead }
+        Waiter::new(2, &SevenIsDead)
     }
 
     #[test]
     fn lock_records_owner_and_drop_releases() {
         let control = block();
-        let guard = lock(&control, waiter()).unwrap();
+        let guard = lock(&control, &waiter()).unwrap();
         assert_eq!(control.lock.load(Ordering::Relaxed), 2);
-        assert!(try_lock(&control, waiter()).is_none());
+        assert!(try_lock(&control, &waiter()).is_none());
         drop(guard);
         assert_eq!(control.lock.load(Ordering::Relaxed), 0);
     }
@@ -240,7 +270,7 @@ mod tests {
     #[test]
     fn writes_move_the_sequence_by_two() {
         let control = block();
-        let mut guard = lock(&control, waiter()).unwrap();
+        let mut guard = lock(&control, &waiter()).unwrap();
         guard.begin_write();
         assert_eq!(control.seq.load(Ordering::Relaxed), 1);
         guard.end_write();
@@ -255,7 +285,7 @@ mod tests {
         let control = block();
         control.lock.store(7, Ordering::Relaxed);
         control.seq.store(11, Ordering::Relaxed);
-        let guard = lock(&control, waiter()).unwrap();
+        let guard = lock(&control, &waiter()).unwrap();
         assert_eq!(control.lock.load(Ordering::Relaxed), 2);
         assert_eq!(control.seq.load(Ordering::Relaxed), 12);
         drop(guard);
@@ -267,8 +297,12 @@ mod tests {
         let control = block();
         control.lock.store(5, Ordering::Relaxed);
         control.seq.store(3, Ordering::Relaxed);
-        assert_eq!(lock(&control, waiter()).err(), Some(Error::TimedOut));
-        assert_eq!(wait_unlocked(&control, waiter()), Err(Error::TimedOut));
+        assert_eq!(lock(&control, &waiter()).err(), Some(Error::TimedOut));
+        let waiter = waiter();
+        for _ in 0..1000 {
+            reader_wait(&control, &waiter).unwrap();
+        }
+        assert_eq!(reader_wait(&control, &waiter), Err(Error::TimedOut));
         assert_eq!(control.lock.load(Ordering::Relaxed), 5);
         assert_eq!(control.seq.load(Ordering::Relaxed), 3);
     }
@@ -277,8 +311,9 @@ mod tests {
     fn readers_repair_an_odd_sequence_left_without_holder() {
         let control = block();
         control.seq.store(5, Ordering::Relaxed);
-        for attempt in 0..CHECK_EVERY {
-            reader_wait(&control, attempt, waiter()).unwrap();
+        let waiter = waiter();
+        for _ in 0..CHECK_EVERY {
+            reader_wait(&control, &waiter).unwrap();
         }
         assert_eq!(control.seq.load(Ordering::Relaxed), 6);
         assert_eq!(control.lock.load(Ordering::Relaxed), 0);
@@ -289,8 +324,9 @@ mod tests {
         let control = block();
         control.lock.store(7, Ordering::Relaxed);
         control.seq.store(9, Ordering::Relaxed);
-        for attempt in 0..CHECK_EVERY {
-            reader_wait(&control, attempt, waiter()).unwrap();
+        let waiter = waiter();
+        for _ in 0..CHECK_EVERY {
+            reader_wait(&control, &waiter).unwrap();
         }
         assert_eq!(control.seq.load(Ordering::Relaxed), 10);
         assert_eq!(control.lock.load(Ordering::Relaxed), 0);

@@ -37,15 +37,28 @@ impl Probe {
     #[inline(always)]
     pub(crate) fn new(hash: u64, chunks: usize) -> Probe {
         let home = reduce((hash >> 32) as u32, chunks);
-        let step = if chunks > 1 { 1 + reduce(hash as u32, chunks - 1) } else { 0 };
-        Probe { home, class: (hash >> 7) as u32 & 3, step, chunks }
+        let step = if chunks > 1 {
+            1 + reduce(hash as u32, chunks - 1)
+        } else {
+            0
+        };
+        Probe {
+            home,
+            class: (hash >> 7) as u32 & 3,
+            step,
+            chunks,
+        }
     }
 
     /// The chunk after `chunk` in the sequence.
     #[inline(always)]
     pub(crate) fn next(&self, chunk: usize) -> usize {
         let next = chunk + self.step;
-        if next >= self.chunks { next - self.chunks } else { next }
+        if next >= self.chunks {
+            next - self.chunks
+        } else {
+            next
+        }
     }
 
     /// The whole sequence: every chunk once, home first.
@@ -101,11 +114,18 @@ mod tests {
 
     #[test]
     fn keys_with_one_home_take_different_steps() {
-        let steps: std::collections::BTreeSet<usize> =
-            (0..64u64).map(|i| Probe::new(0x1234_5678_0000_0000 | u64::from((i as u32).wrapping_mul(0x9e37_79b9)), 101)).map(|p| {
+        let steps: std::collections::BTreeSet<usize> = (0..64u64)
+            .map(|i| {
+                Probe::new(
+                    0x1234_5678_0000_0000 | u64::from((i as u32).wrapping_mul(0x9e37_79b9)),
+                    101,
+                )
+            })
+            .map(|p| {
                 assert_eq!(p.home, Probe::new(0x1234_5678_0000_0000, 101).home);
                 (p.next(p.home) + 101 - p.home) % 101
-            }).collect();
+            })
+            .collect();
         assert!(steps.len() > 40, "only {} distinct steps", steps.len());
     }
 }

@@ -10,8 +10,6 @@
 //! Under `cfg(loom)` the same views are backed by owned loom atomics instead of the region's
 //! bytes, so the loom tests model the crate's real protocol code.
 
-#![allow(unsafe_code)]
-
 use crate::error::Error;
 use crate::layout::{HEADER_SIZE, Layout, PHYSICAL_SLOTS_PER_CHUNK, REGION_ALIGN};
 use crate::sync::{AtomicU32, AtomicUsize};
@@ -68,7 +66,11 @@ impl Phys {
     /// `None` unless `index` names one of a chunk's 9 physical slots.
     #[inline]
     pub(crate) fn new(index: u32) -> Option<Phys> {
-        if (index as usize) < PHYSICAL_SLOTS_PER_CHUNK { Some(Phys(index as u8)) } else { None }
+        if (index as usize) < PHYSICAL_SLOTS_PER_CHUNK {
+            Some(Phys(index as u8))
+        } else {
+            None
+        }
     }
 
     #[inline]
@@ -139,7 +141,11 @@ impl<'r> Unformatted<'r> {
         }
         #[cfg(loom)]
         {
-            Ok(Unformatted { header: std::boxed::Box::new(new_header()), len, _region: PhantomData })
+            Ok(Unformatted {
+                header: std::boxed::Box::new(new_header()),
+                len,
+                _region: PhantomData,
+            })
         }
     }
 
@@ -155,10 +161,16 @@ impl<'r> Unformatted<'r> {
     #[cfg(not(loom))]
     pub(crate) unsafe fn from_raw(base: *mut u8, len: usize) -> Result<Self, Error> {
         let Some(base) = core::ptr::NonNull::new(base) else {
-            return Err(Error::Misaligned { required: REGION_ALIGN });
+            return Err(Error::Misaligned {
+                required: REGION_ALIGN,
+            });
         };
         check_start(base.as_ptr() as usize, len)?;
-        Ok(Unformatted { base, len, _region: PhantomData })
+        Ok(Unformatted {
+            base,
+            len,
+            _region: PhantomData,
+        })
     }
 
     /// The header, which every region checked by the constructors holds.
@@ -186,7 +198,10 @@ impl<'r> Unformatted<'r> {
     pub(crate) fn with_layout(self, layout: &Layout) -> Result<Region<'r>, Error> {
         let needed = layout.region_size();
         if self.len < needed {
-            return Err(Error::RegionTooSmall { needed, got: self.len });
+            return Err(Error::RegionTooSmall {
+                needed,
+                got: self.len,
+            });
         }
         let chunks = layout.chunks();
         let slot_size = layout.slot_size();
@@ -195,7 +210,7 @@ impl<'r> Unformatted<'r> {
         let value_words = layout.value_area() / word;
         #[cfg(not(loom))]
         {
-            // SAFETY (for both blocks below):
+            // SAFETY:
             // - `needed <= len`, and `controls_offset + chunks * CONTROL_SIZE <= slots_offset`
             //   and `slots_offset + chunks * 9 * slot_size == needed` by `Layout`'s arithmetic,
             //   which `Layout::new` checked for overflow;
@@ -204,7 +219,10 @@ impl<'r> Unformatted<'r> {
             // - every bit pattern is a valid `ControlBlock`; all accesses are atomic (the
             //   constructors' contract).
             let controls = unsafe {
-                let first = self.base.add(layout.controls_offset()).cast::<ControlBlock>();
+                let first = self
+                    .base
+                    .add(layout.controls_offset())
+                    .cast::<ControlBlock>();
                 core::slice::from_raw_parts(first.as_ptr(), chunks)
             };
             // SAFETY: see above; `slots_offset <= needed <= len`.
@@ -224,9 +242,11 @@ impl<'r> Unformatted<'r> {
             use std::boxed::Box;
             let physical = chunks * PHYSICAL_SLOTS_PER_CHUNK;
             let controls: Box<[ControlBlock]> = (0..chunks).map(|_| new_control()).collect();
-            let slot_headers: Box<[SlotHeader]> = (0..physical).map(|_| new_slot_header()).collect();
-            let slot_words: Box<[AtomicUsize]> =
-                (0..physical * (key_words + value_words)).map(|_| AtomicUsize::new(0)).collect();
+            let slot_headers: Box<[SlotHeader]> =
+                (0..physical).map(|_| new_slot_header()).collect();
+            let slot_words: Box<[AtomicUsize]> = (0..physical * (key_words + value_words))
+                .map(|_| AtomicUsize::new(0))
+                .collect();
             // Loom models are short-lived tests; leaking keeps the views' lifetimes simple.
             Ok(Region {
                 header: Box::leak(self.header),
@@ -250,10 +270,15 @@ impl<'r> Unformatted<'r> {
 
 fn check_start(address: usize, len: usize) -> Result<(), Error> {
     if address % REGION_ALIGN != 0 {
-        return Err(Error::Misaligned { required: REGION_ALIGN });
+        return Err(Error::Misaligned {
+            required: REGION_ALIGN,
+        });
     }
     if len < HEADER_SIZE {
-        return Err(Error::RegionTooSmall { needed: HEADER_SIZE, got: len });
+        return Err(Error::RegionTooSmall {
+            needed: HEADER_SIZE,
+            got: len,
+        });
     }
     Ok(())
 }
@@ -308,9 +333,13 @@ impl<'r> Region<'r> {
             unsafe {
                 let start = self.slots.add(index * self.slot_size);
                 let header = start.cast::<SlotHeader>().as_ref();
-                let words = start.add(crate::layout::SLOT_HEADER_SIZE).cast::<AtomicUsize>().as_ptr();
+                let words = start
+                    .add(crate::layout::SLOT_HEADER_SIZE)
+                    .cast::<AtomicUsize>()
+                    .as_ptr();
                 let key = core::slice::from_raw_parts(words, self.key_words);
-                let value = core::slice::from_raw_parts(words.add(self.key_words), self.value_words);
+                let value =
+                    core::slice::from_raw_parts(words.add(self.key_words), self.value_words);
                 SlotRef { header, key, value }
             }
         }
@@ -320,14 +349,20 @@ impl<'r> Region<'r> {
             let per_slot = self.key_words + self.value_words;
             let words = &self.slot_words[index * per_slot..(index + 1) * per_slot];
             let (key, value) = words.split_at(self.key_words);
-            SlotRef { header: &self.slot_headers[index], key, value }
+            SlotRef {
+                header: &self.slot_headers[index],
+                key,
+                value,
+            }
         }
     }
 }
 
 #[cfg(loom)]
 fn new_header() -> Header {
-    Header { words: core::array::from_fn(|_| AtomicU32::new(0)) }
+    Header {
+        words: core::array::from_fn(|_| AtomicU32::new(0)),
+    }
 }
 
 #[cfg(loom)]

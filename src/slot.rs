@@ -14,13 +14,24 @@ use core::hash::Hasher as _;
 
 const WORD: usize = core::mem::size_of::<usize>();
 
-/// What one entry is, for writing it into a slot.
+/// What one entry is, for writing it into a slot: its bytes, and their lengths as the writer
+/// read and checked them once (the slot stores these, whatever `len` would say now).
 pub(crate) struct Entry<'a, K: Bytes + ?Sized, V: Bytes + ?Sized> {
     pub(crate) key: &'a K,
+    pub(crate) key_len: usize,
     pub(crate) value: &'a V,
+    pub(crate) value_len: usize,
     pub(crate) hash: u64,
     pub(crate) stamp: u32,
 }
+
+impl<K: Bytes + ?Sized, V: Bytes + ?Sized> Clone for Entry<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: Bytes + ?Sized, V: Bytes + ?Sized> Copy for Entry<'_, K, V> {}
 
 impl<'a> SlotRef<'a> {
     /// The stored key length. Relaxed: see the module docs.
@@ -56,14 +67,23 @@ impl<'a> SlotRef<'a> {
         }
         // Relaxed: see the module docs. Padding past `len` is zero in the slot (writers store
         // whole zero-padded words) and in `word`, so whole words compare equal.
-        self.key.iter().take(len.div_ceil(WORD)).enumerate().all(|(index, word)| word.load(Ordering::Relaxed) == key.word(index))
+        self.key
+            .iter()
+            .take(len.div_ceil(WORD))
+            .enumerate()
+            .all(|(index, word)| word.load(Ordering::Relaxed) == key.word(index))
     }
 
     /// Whether the stored value equals `value`. The caller holds the chunk lock, or validates.
     pub(crate) fn value_equals<V: Bytes + ?Sized>(&self, value: &V) -> bool {
         let len = value.len();
         self.value_len() == len
-            && self.value.iter().take(len.div_ceil(WORD)).enumerate().all(|(index, word)| word.load(Ordering::Relaxed) == value.word(index))
+            && self
+                .value
+                .iter()
+                .take(len.div_ceil(WORD))
+                .enumerate()
+                .all(|(index, word)| word.load(Ordering::Relaxed) == value.word(index))
     }
 
     /// Copies the first `out.len()` value bytes into `out`. The caller checked that `out.len()`
@@ -103,17 +123,20 @@ impl<'a> SlotRef<'a> {
     }
 
     /// Writes a whole entry. The caller holds the chunk lock, has begun a write, and checked
-    /// that the key and value fit the slot.
+    /// that the entry's lengths fit the slot (the copies stop at the slot's end regardless).
     #[inline]
     pub(crate) fn write<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, entry: &Entry<'_, K, V>) {
-        let key_len = entry.key.len();
-        let value_len = entry.value.len();
+        let (key_len, value_len) = (entry.key_len, entry.value_len);
         // Relaxed: the writer's Release fence (`ChunkGuard::begin_write`) precedes these stores
         // and the Release store of a tag or slot map publishes them.
         self.header.key_len.store(key_len as u32, Ordering::Relaxed);
-        self.header.value_len.store(value_len as u32, Ordering::Relaxed);
+        self.header
+            .value_len
+            .store(value_len as u32, Ordering::Relaxed);
         self.header.stamp.store(entry.stamp, Ordering::Relaxed);
-        self.header.hash.store((entry.hash >> 32) as u32, Ordering::Relaxed);
+        self.header
+            .hash
+            .store((entry.hash >> 32) as u32, Ordering::Relaxed);
         for (index, word) in self.key.iter().take(key_len.div_ceil(WORD)).enumerate() {
             word.store(entry.key.word(index), Ordering::Relaxed);
         }
@@ -136,7 +159,10 @@ impl Bytes for StoredKey<'_> {
 
     fn word(&self, index: usize) -> usize {
         // Relaxed: see the module docs. Past the key area, zero like any padding.
-        self.slot.key.get(index).map_or(0, |word| word.load(Ordering::Relaxed))
+        self.slot
+            .key
+            .get(index)
+            .map_or(0, |word| word.load(Ordering::Relaxed))
     }
 
     fn hash(&self, seed: u64) -> u64 {

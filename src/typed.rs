@@ -80,7 +80,10 @@ impl Counter for u64 {
 impl<'r, K: ?Sized, V: ?Sized> Map<'r, K, V> {
     /// A typed view of `raw`.
     pub fn new(raw: RawMap<'r>) -> Self {
-        Map { raw, types: PhantomData }
+        Map {
+            raw,
+            types: PhantomData,
+        }
     }
 
     /// Formats `region` as an empty map; see [`RawMap::init`].
@@ -171,7 +174,11 @@ impl<K: Encode + ?Sized, V: ?Sized> Map<'_, K, V> {
         V: Encode,
     {
         let current = current.map(Encode::encode);
-        self.raw.compare_exchange_bytes(&key.encode().0, current.as_ref().map(|c| &c.0), &new.encode().0)
+        self.raw.compare_exchange_bytes(
+            &key.encode().0,
+            current.as_ref().map(|c| &c.0),
+            &new.encode().0,
+        )
     }
 }
 
@@ -202,10 +209,11 @@ impl<K: Encode + ?Sized, V: Decode> Map<'_, K, V> {
         V: Encode,
     {
         let mut buffer = V::Buffer::zeroed();
-        self.raw.update_bytes(&key.encode().0, buffer.as_mut(), |old| {
-            let old = old.map(V::decode).transpose()?;
-            Ok(f(old).map(Encodable))
-        })
+        self.raw
+            .update_bytes(&key.encode().0, buffer.as_mut(), |old| {
+                let old = old.map(V::decode).transpose()?;
+                Ok(f(old).map(Encodable))
+            })
     }
 
     /// Adds `delta` to the counter under `key` (0 when absent) and returns its previous value.
@@ -217,7 +225,9 @@ impl<K: Encode + ?Sized, V: Decode> Map<'_, K, V> {
     where
         V: Counter,
     {
-        self.raw.fetch_add_bytes(&key.encode().0, delta).map(V::from_i64)
+        self.raw
+            .fetch_add_bytes(&key.encode().0, delta)
+            .map(V::from_i64)
     }
 }
 
@@ -229,9 +239,13 @@ impl<'r, K: Decode, V: Decode> Map<'r, K, V> {
             let mut key = K::Buffer::zeroed();
             let mut value = V::Buffer::zeroed();
             let (key, value) = (key.as_mut(), value.as_mut());
-            Some(cursor.next_into(key, value)?.and_then(|(key_len, value_len)| {
-                Ok((K::decode(&key[..key_len])?, V::decode(&value[..value_len])?))
-            }))
+            Some(
+                cursor
+                    .next_into(key, value)?
+                    .and_then(|(key_len, value_len)| {
+                        Ok((K::decode(&key[..key_len])?, V::decode(&value[..value_len])?))
+                    }),
+            )
         })
     }
 }

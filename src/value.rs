@@ -64,16 +64,26 @@ impl<'a> Value<'a> {
     /// [`Error::InvalidValue`] if `bytes` is empty, has an unknown tag, a payload of the wrong
     /// length for its tag, a `bool` byte other than 0 or 1, or a string that is not UTF-8.
     pub fn decode(bytes: &'a [u8]) -> Result<Value<'a>, Error> {
-        let (&tag, payload) = bytes.split_first().ok_or(Error::InvalidValue(ValueProblem::UnknownTag))?;
+        let (&tag, payload) = bytes
+            .split_first()
+            .ok_or(Error::InvalidValue(ValueProblem::UnknownTag))?;
         let eight = || -> Result<[u8; 8], Error> {
-            payload
-                .try_into()
-                .map_err(|_| Error::InvalidValue(ValueProblem::WrongLength { expected: 8, found: payload.len() }))
+            payload.try_into().map_err(|_| {
+                Error::InvalidValue(ValueProblem::WrongLength {
+                    expected: 8,
+                    found: payload.len(),
+                })
+            })
         };
         match tag {
             TAG_NONE if payload.is_empty() => Ok(Value::None),
-            TAG_NONE => Err(Error::InvalidValue(ValueProblem::WrongLength { expected: 0, found: payload.len() })),
-            TAG_STR => core::str::from_utf8(payload).map(Value::Str).map_err(|_| Error::InvalidValue(ValueProblem::InvalidUtf8)),
+            TAG_NONE => Err(Error::InvalidValue(ValueProblem::WrongLength {
+                expected: 0,
+                found: payload.len(),
+            })),
+            TAG_STR => core::str::from_utf8(payload)
+                .map(Value::Str)
+                .map_err(|_| Error::InvalidValue(ValueProblem::InvalidUtf8)),
             TAG_BYTES => Ok(Value::Bytes(payload)),
             TAG_INT => Ok(Value::Int(i64::from_le_bytes(eight()?))),
             TAG_FLOAT => Ok(Value::Float(f64::from_bits(u64::from_le_bytes(eight()?)))),
@@ -81,7 +91,10 @@ impl<'a> Value<'a> {
                 [0] => Ok(Value::Bool(false)),
                 [1] => Ok(Value::Bool(true)),
                 [_] => Err(Error::InvalidValue(ValueProblem::Invalid)),
-                _ => Err(Error::InvalidValue(ValueProblem::WrongLength { expected: 1, found: payload.len() })),
+                _ => Err(Error::InvalidValue(ValueProblem::WrongLength {
+                    expected: 1,
+                    found: payload.len(),
+                })),
             },
             TAG_PICKLED => Ok(Value::Pickled(payload)),
             _ => Err(Error::InvalidValue(ValueProblem::UnknownTag)),
@@ -155,7 +168,10 @@ impl<const N: usize> OwnedValue<N> {
         bytes
             .extend_from_slice(head)
             .and_then(|()| bytes.extend_from_slice(body))
-            .map_err(|_| Error::ValueTooLong { len: encoded.len(), max: N })?;
+            .map_err(|_| Error::ValueTooLong {
+                len: encoded.len(),
+                max: N,
+            })?;
         Ok(OwnedValue { encoded: bytes })
     }
 
@@ -187,8 +203,12 @@ impl<const N: usize> Decode for OwnedValue<N> {
     type Buffer = [u8; N];
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         Value::decode(bytes)?;
-        let encoded = heapless::Vec::from_slice(bytes)
-            .map_err(|_| Error::InvalidValue(ValueProblem::WrongLength { expected: N, found: bytes.len() }))?;
+        let encoded = heapless::Vec::from_slice(bytes).map_err(|_| {
+            Error::InvalidValue(ValueProblem::WrongLength {
+                expected: N,
+                found: bytes.len(),
+            })
+        })?;
         Ok(OwnedValue { encoded })
     }
 }
@@ -229,7 +249,10 @@ mod tests {
         assert_eq!(encode_to_vec(Value::Str("a")), [1, b'a']);
         assert_eq!(encode_to_vec(Value::Bytes(b"a")), [2, b'a']);
         assert_eq!(encode_to_vec(Value::Int(1)), [3, 1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(encode_to_vec(Value::Float(1.0)), [4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+        assert_eq!(
+            encode_to_vec(Value::Float(1.0)),
+            [4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]
+        );
         assert_eq!(encode_to_vec(Value::Bool(true)), [5, 1]);
         assert_eq!(encode_to_vec(Value::Pickled(b"p")), [6, b'p']);
     }
@@ -249,8 +272,14 @@ mod tests {
 
     #[test]
     fn owned_values_are_bounded() {
-        assert_eq!(OwnedValue::<4>::new(Value::Str("toolong")), Err(Error::ValueTooLong { len: 8, max: 4 }));
+        assert_eq!(
+            OwnedValue::<4>::new(Value::Str("toolong")),
+            Err(Error::ValueTooLong { len: 8, max: 4 })
+        );
         assert!(OwnedValue::<4>::decode(&[9]).is_err());
-        assert_eq!(OwnedValue::<4>::decode(&[1, b'x']).unwrap().value(), Value::Str("x"));
+        assert_eq!(
+            OwnedValue::<4>::decode(&[1, b'x']).unwrap().value(),
+            Value::Str("x")
+        );
     }
 }

@@ -15,8 +15,11 @@ mod tests {
     /// A one-chunk map (every key collides) that lives for the rest of the model.
     fn map(liveness: &'static dyn Liveness) -> &'static RawMap<'static> {
         let layout = Layout::new(7, 8, 16).unwrap();
-        let words: &'static mut [u64] = Box::leak(vec![0u64; layout.region_size().div_ceil(8)].into_boxed_slice());
-        let map = RawMap::init_with_seed(region_bytes(words), layout, 42).unwrap().with_liveness(liveness);
+        let words: &'static mut [u64] =
+            Box::leak(vec![0u64; layout.region_size().div_ceil(8)].into_boxed_slice());
+        let map = RawMap::init_with_seed(region_bytes(words), layout, 42)
+            .unwrap()
+            .with_liveness(liveness);
         Box::leak(Box::new(map))
     }
 
@@ -41,7 +44,11 @@ mod tests {
     }
 
     fn liveness(owner: u32, dead_owner: u32, dead: &'static AtomicBool) -> &'static ModelLiveness {
-        Box::leak(Box::new(ModelLiveness { owner, dead_owner, dead }))
+        Box::leak(Box::new(ModelLiveness {
+            owner,
+            dead_owner,
+            dead,
+        }))
     }
 
     fn never_dead() -> &'static AtomicBool {
@@ -85,7 +92,10 @@ mod tests {
             });
             let first = assert_whole(&map.get_into::<16>(b"k").unwrap().unwrap());
             let second = assert_whole(&map.get_into::<16>(b"k").unwrap().unwrap());
-            assert!((1..=3).contains(&first) && first <= second, "{first} then {second}");
+            assert!(
+                (1..=3).contains(&first) && first <= second,
+                "{first} then {second}"
+            );
             writer.join().unwrap();
             assert_eq!(assert_whole(&map.get_into::<16>(b"k").unwrap().unwrap()), 3);
         });
@@ -101,7 +111,10 @@ mod tests {
             if let Some(bytes) = map.get_into::<16>(b"k").unwrap() {
                 assert_eq!(assert_whole(&bytes), 1);
             }
-            assert_eq!(assert_whole(&map.get_into::<16>(b"other").unwrap().unwrap()), 9);
+            assert_eq!(
+                assert_whole(&map.get_into::<16>(b"other").unwrap().unwrap()),
+                9
+            );
             assert!(remover.join().unwrap());
             assert_eq!(map.get_into::<16>(b"k").unwrap(), None);
         });
@@ -121,7 +134,10 @@ mod tests {
                 map.insert(b"k", &value(2)).unwrap();
             });
             let keys: Vec<_> = map.iter::<8, 16>().map(|entry| entry.unwrap().0).collect();
-            assert!(keys.iter().filter(|k| k.as_slice() == b"k").count() <= 1, "{keys:?}");
+            assert!(
+                keys.iter().filter(|k| k.as_slice() == b"k").count() <= 1,
+                "{keys:?}"
+            );
             assert_eq!(keys.iter().filter(|k| k.as_slice() == b"stable").count(), 1);
             churn.join().unwrap();
         });
@@ -134,7 +150,8 @@ mod tests {
             let map = map(liveness(1, 7, dead));
             map.insert(b"k", &value(1)).unwrap();
             // A second handle, as another process would have.
-            let victim: &'static RawMap<'static> = Box::leak(Box::new(map.clone().with_liveness(liveness(7, 7, dead))));
+            let victim: &'static RawMap<'static> =
+                Box::leak(Box::new(map.clone().with_liveness(liveness(7, 7, dead))));
             let done: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
             let victim_thread = thread::spawn(move || {
                 // The victim "dies" holding the chunk's lock (one chunk: every key shares it): its

@@ -43,11 +43,15 @@ impl<const K: usize, const V: usize> Iterator for Iter<'_, '_, K, V> {
         // Cannot fail: the lengths are the capacities.
         let _ = key.resize(K, 0);
         let _ = value.resize(V, 0);
-        Some(self.cursor.next_into(&mut key, &mut value)?.map(|(key_len, value_len)| {
-            key.truncate(key_len);
-            value.truncate(value_len);
-            (key, value)
-        }))
+        Some(
+            self.cursor
+                .next_into(&mut key, &mut value)?
+                .map(|(key_len, value_len)| {
+                    key.truncate(key_len);
+                    value.truncate(value_len);
+                    (key, value)
+                }),
+        )
     }
 }
 
@@ -81,7 +85,9 @@ impl<'r> RawMap<'r> {
     /// # Ok::<(), shared_hashmap::Error>(())
     /// ```
     pub fn iter<const K: usize, const V: usize>(&self) -> Iter<'_, 'r, K, V> {
-        Iter { cursor: self.cursor() }
+        Iter {
+            cursor: self.cursor(),
+        }
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_, 'r> {
@@ -91,13 +97,22 @@ impl<'r> RawMap<'r> {
         // the epoch sees our increment.
         let epoch = header::epoch(self.region.header()).fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        Cursor { map: self, chunk: 0, slot: 0, epoch }
+        Cursor {
+            map: self,
+            chunk: 0,
+            slot: 0,
+            epoch,
+        }
     }
 }
 
 impl Cursor<'_, '_> {
     /// Copies the next entry into `key` and `value` and returns their lengths; `None` at the end.
-    pub(crate) fn next_into(&mut self, key: &mut [u8], value: &mut [u8]) -> Option<Result<(usize, usize), Error>> {
+    pub(crate) fn next_into(
+        &mut self,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> Option<Result<(usize, usize), Error>> {
         let map = self.map;
         while self.chunk < map.region.chunks() {
             let read = match self.read_next_in_chunk(key, value) {
@@ -122,7 +137,8 @@ impl Cursor<'_, '_> {
             // Acquire: the stamp we read came from an epoch value; this load sees it or a later
             // one (the stamp's writer read it before publishing the slot).
             let now = header::epoch(map.region.header()).load(Ordering::Acquire);
-            let inserted_since_start = stamp.wrapping_sub(self.epoch).wrapping_sub(1) < now.wrapping_sub(self.epoch);
+            let inserted_since_start =
+                stamp.wrapping_sub(self.epoch).wrapping_sub(1) < now.wrapping_sub(self.epoch);
             if !inserted_since_start {
                 return Some(Ok((key_len, value_len)));
             }
@@ -135,7 +151,7 @@ impl Cursor<'_, '_> {
     fn read_next_in_chunk(&self, key: &mut [u8], value: &mut [u8]) -> Result<Option<Read>, Error> {
         let map = self.map;
         let control = map.region.control(self.chunk);
-        let mut attempt = 0u32;
+        let waiter = map.waiter();
         loop {
             // Acquire: pairs with the Release store in `ChunkGuard::end_write`.
             let seq = control.seq.load(Ordering::Acquire);
@@ -147,8 +163,7 @@ impl Cursor<'_, '_> {
                     return outcome;
                 }
             }
-            lock::reader_wait(control, attempt, map.waiter())?;
-            attempt = attempt.wrapping_add(1);
+            lock::reader_wait(control, &waiter)?;
         }
     }
 
@@ -158,23 +173,44 @@ impl Cursor<'_, '_> {
         let Some(slot) = Tags::load(control).full().find(|&slot| slot >= self.slot) else {
             return Ok(None);
         };
-        Ok(Some(Read { slot, entry: self.read_slot(control, slot, key, value) }))
+        Ok(Some(Read {
+            slot,
+            entry: self.read_slot(control, slot, key, value),
+        }))
     }
 
-    fn read_slot(&self, control: &ControlBlock, slot: usize, key: &mut [u8], value: &mut [u8]) -> Result<(u32, usize, usize), Error> {
+    fn read_slot(
+        &self,
+        control: &ControlBlock,
+        slot: usize,
+        key: &mut [u8],
+        value: &mut [u8],
+    ) -> Result<(u32, usize, usize), Error> {
         let (map, chunk) = (self.map, self.chunk);
-        // Relaxed: inside the seqlock window.
-        let entry = map.region.slot(chunk, chunk::physical(control.map.load(Ordering::Relaxed), slot, chunk)?);
+        // Acquire: as in `RawMap::scan_chunk`.
+        let entry = map.region.slot(
+            chunk,
+            chunk::physical(control.map.load(Ordering::Acquire), slot, chunk)?,
+        );
         let key_len = entry.key_len();
         let value_len = entry.value_len();
         if key_len > map.layout.max_key_len() || value_len > map.layout.max_value_len() {
-            return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
+            return Err(Error::Corrupt(Corruption::SlotLength {
+                chunk: chunk as u32,
+                slot: slot as u8,
+            }));
         }
         let Some(key) = key.get_mut(..key_len) else {
-            return Err(Error::BufferTooSmall { needed: key_len, got: key.len() });
+            return Err(Error::BufferTooSmall {
+                needed: key_len,
+                got: key.len(),
+            });
         };
         let Some(value) = value.get_mut(..value_len) else {
-            return Err(Error::BufferTooSmall { needed: value_len, got: value.len() });
+            return Err(Error::BufferTooSmall {
+                needed: value_len,
+                got: value.len(),
+            });
         };
         entry.copy_key(key);
         entry.copy_value(value);

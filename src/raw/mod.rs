@@ -26,6 +26,9 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 /// A concurrent hash map from byte strings to byte strings, stored entirely in a region of
 /// memory that the caller provides and that any number of threads, or processes, share.
 ///
+/// Readers take no lock, but they are not read-only: a reader that finds a chunk left
+/// mid-write by a dead writer repairs it. Every process needs the region mapped read-write.
+///
 /// Every operation takes `&self`: share a `&RawMap` between threads, or give each process its
 /// own `RawMap` over the same shared memory. A clone is another handle on the same map (for
 /// example to give it another [`Liveness`] with [`with_liveness`](Self::with_liveness)). Keys
@@ -58,7 +61,10 @@ pub struct RawMap<'r> {
 
 impl core::fmt::Debug for RawMap<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RawMap").field("layout", &self.layout).field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("RawMap")
+            .field("layout", &self.layout)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +118,12 @@ impl<'r> RawMap<'r> {
     /// # Errors
     /// As for [`init`](Self::init).
     pub fn init_with_seed(region: &'r mut [u8], layout: Layout, seed: u64) -> Result<Self, Error> {
-        Self::format(Unformatted::from_slice(region)?, layout, seed, &SingleProcess)
+        Self::format(
+            Unformatted::from_slice(region)?,
+            layout,
+            seed,
+            &SingleProcess,
+        )
     }
 
     /// Opens the map that `region` holds, reading its layout and seed from the header.
@@ -172,7 +183,11 @@ impl<'r> RawMap<'r> {
     ///   and no `&`/`&mut` references to the bytes anywhere.
     #[cfg(not(loom))]
     #[allow(unsafe_code)]
-    pub unsafe fn attach_raw(base: *mut u8, len: usize, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+    pub unsafe fn attach_raw(
+        base: *mut u8,
+        len: usize,
+        liveness: &'r dyn Liveness,
+    ) -> Result<Self, Error> {
         // SAFETY: the caller upholds `Unformatted::from_raw`'s contract, which is this one's.
         let region = unsafe { Unformatted::from_raw(base, len)? };
         Self::open(region, liveness)
@@ -181,10 +196,19 @@ impl<'r> RawMap<'r> {
     /// This handle, with `liveness` deciding its owner id, how it waits and which lock holders
     /// are dead. Handles made by the safe constructors use [`SingleProcess`].
     pub fn with_liveness(self, liveness: &'r dyn Liveness) -> Self {
-        RawMap { owner: liveness.owner_id().get(), liveness, ..self }
+        RawMap {
+            owner: liveness.owner_id().get(),
+            liveness,
+            ..self
+        }
     }
 
-    fn format(region: Unformatted<'r>, layout: Layout, seed: u64, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+    fn format(
+        region: Unformatted<'r>,
+        layout: Layout,
+        seed: u64,
+        liveness: &'r dyn Liveness,
+    ) -> Result<Self, Error> {
         let region = region.with_layout(&layout)?;
         header::begin(region.header(), &layout, seed);
         for control in region.controls() {
@@ -199,7 +223,13 @@ impl<'r> RawMap<'r> {
             control.reserved[1].store(0, Ordering::Relaxed);
         }
         header::publish(region.header());
-        Ok(RawMap { region, layout, seed, owner: liveness.owner_id().get(), liveness })
+        Ok(RawMap {
+            region,
+            layout,
+            seed,
+            owner: liveness.owner_id().get(),
+            liveness,
+        })
     }
 
     #[cfg_attr(loom, allow(dead_code))]
@@ -208,9 +238,19 @@ impl<'r> RawMap<'r> {
         Self::opened(region, stored, liveness)
     }
 
-    fn opened(region: Unformatted<'r>, stored: header::Stored, liveness: &'r dyn Liveness) -> Result<Self, Error> {
+    fn opened(
+        region: Unformatted<'r>,
+        stored: header::Stored,
+        liveness: &'r dyn Liveness,
+    ) -> Result<Self, Error> {
         let region = region.with_layout(&stored.layout)?;
-        Ok(RawMap { region, layout: stored.layout, seed: stored.seed, owner: liveness.owner_id().get(), liveness })
+        Ok(RawMap {
+            region,
+            layout: stored.layout,
+            seed: stored.seed,
+            owner: liveness.owner_id().get(),
+            liveness,
+        })
     }
 
     /// The map's layout.
@@ -225,17 +265,25 @@ impl<'r> RawMap<'r> {
 
     /// The number of entries in the map.
     ///
-    /// Exact when no write is in progress; while other threads write, some value the count had
-    /// during the call. It is computed from the chunks' tags, so it can never drift, even when
-    /// a writer dies; it costs one pass over the control blocks (32 bytes per 7 entries of
-    /// capacity).
+    /// Exact when no write is in progress. While others write, it is a sum over chunks read one
+    /// after another, so it may count an entry moved between chunks twice or not at all (never
+    /// more than the map's slots); it is not a value the count necessarily had at one instant.
+    /// It is computed from the chunks' tags, so it can never drift, even when a writer dies;
+    /// it costs one pass over the control blocks (32 bytes per 7 entries of capacity).
     pub fn len(&self) -> usize {
-        self.region.controls().iter().map(|control| Tags::load(control).full().count()).sum()
+        self.region
+            .controls()
+            .iter()
+            .map(|control| Tags::load(control).full().count())
+            .sum()
     }
 
     /// Whether the map has no entries; see [`len`](Self::len).
     pub fn is_empty(&self) -> bool {
-        self.region.controls().iter().all(|control| Tags::load(control).full().is_empty())
+        self.region
+            .controls()
+            .iter()
+            .all(|control| Tags::load(control).full().is_empty())
     }
 
     /// Returns a fresh number from a counter in the map's header (wrapping at 2^32), for a
@@ -246,9 +294,10 @@ impl<'r> RawMap<'r> {
         header::generation(self.region.header()).fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A waiter for one operation.
     #[inline]
     fn waiter(&self) -> Waiter<'r> {
-        Waiter { owner: self.owner, liveness: self.liveness }
+        Waiter::new(self.owner, self.liveness)
     }
 
     /// The probe sequence of a key with `hash`.
@@ -260,12 +309,20 @@ impl<'r> RawMap<'r> {
     #[inline]
     fn check_key(&self, len: usize) -> Result<(), Error> {
         let max = self.layout.max_key_len();
-        if len > max { Err(Error::KeyTooLong { len, max }) } else { Ok(()) }
+        if len > max {
+            Err(Error::KeyTooLong { len, max })
+        } else {
+            Ok(())
+        }
     }
 
     #[inline]
     fn check_value(&self, len: usize) -> Result<(), Error> {
         let max = self.layout.max_value_len();
-        if len > max { Err(Error::ValueTooLong { len, max }) } else { Ok(()) }
+        if len > max {
+            Err(Error::ValueTooLong { len, max })
+        } else {
+            Ok(())
+        }
     }
 }

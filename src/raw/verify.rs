@@ -39,7 +39,8 @@ impl RawMap<'_> {
     /// home. [`verify_exact`](Self::verify_exact) also checks each counter on its own.
     ///
     /// Run it while no writer is active: a concurrent write can make it report damage that is
-    /// not there. It takes no lock and changes nothing.
+    /// not there. It changes no entry and takes no lock, except as any reader does: to repair a
+    /// chunk a dead writer left mid-write.
     ///
     /// # Errors
     /// [`Error::Corrupt`] with the first damage found, or any error from reading the header
@@ -58,7 +59,10 @@ impl RawMap<'_> {
     pub fn verify_exact(&self, scratch: &mut [u32]) -> Result<VerifyReport, Error> {
         let chunks = self.region.chunks();
         let Some(scratch) = scratch.get_mut(..chunks) else {
-            return Err(Error::BufferTooSmall { needed: chunks, got: scratch.len() });
+            return Err(Error::BufferTooSmall {
+                needed: chunks,
+                got: scratch.len(),
+            });
         };
         scratch.fill(0);
         self.verify_with(Some(scratch))
@@ -88,7 +92,9 @@ impl RawMap<'_> {
                 }
                 if let Some(expected) = expected.as_deref() {
                     if count < chunk::overflow_count(expected[chunk], class) {
-                        return Err(Error::Corrupt(Corruption::OverflowUndercount { chunk: chunk as u32 }));
+                        return Err(Error::Corrupt(Corruption::OverflowUndercount {
+                            chunk: chunk as u32,
+                        }));
                     }
                 }
                 total += u64::from(count);
@@ -124,17 +130,41 @@ impl RawMap<'_> {
             let (at_chunk, at_slot) = (chunk as u32, slot as u8);
             let entry = self.region.slot(chunk, chunk::physical(map, slot, chunk)?);
             let key_len = entry.key_len();
-            if key_len > self.layout.max_key_len() || entry.value_len() > self.layout.max_value_len() {
-                return Err(Error::Corrupt(Corruption::SlotLength { chunk: at_chunk, slot: at_slot }));
+            if key_len > self.layout.max_key_len()
+                || entry.value_len() > self.layout.max_value_len()
+            {
+                return Err(Error::Corrupt(Corruption::SlotLength {
+                    chunk: at_chunk,
+                    slot: at_slot,
+                }));
             }
             let hash = entry.hash_key(key_len, self.seed);
             if tags.get(slot) != tag_of(hash) || entry.stored_hash() != (hash >> 32) as u32 {
-                return Err(Error::Corrupt(Corruption::SlotHash { chunk: at_chunk, slot: at_slot }));
+                return Err(Error::Corrupt(Corruption::SlotHash {
+                    chunk: at_chunk,
+                    slot: at_slot,
+                }));
             }
-            match self.locate(&StoredKey { slot: entry, len: key_len }, hash)? {
+            match self.locate(
+                &StoredKey {
+                    slot: entry,
+                    len: key_len,
+                },
+                hash,
+            )? {
                 Some(found) if found == (chunk, slot) => {}
-                Some(_) => return Err(Error::Corrupt(Corruption::DuplicateKey { chunk: at_chunk, slot: at_slot })),
-                None => return Err(Error::Corrupt(Corruption::Unreachable { chunk: at_chunk, slot: at_slot })),
+                Some(_) => {
+                    return Err(Error::Corrupt(Corruption::DuplicateKey {
+                        chunk: at_chunk,
+                        slot: at_slot,
+                    }));
+                }
+                None => {
+                    return Err(Error::Corrupt(Corruption::Unreachable {
+                        chunk: at_chunk,
+                        slot: at_slot,
+                    }));
+                }
             }
             let probe = self.probe(hash);
             let distance = probe.distance(chunk);
@@ -142,7 +172,9 @@ impl RawMap<'_> {
             *passes += distance as u64;
             if let Some(expected) = expected.as_deref_mut() {
                 for passed in probe.before(chunk) {
-                    if chunk::overflow_count(expected[passed], probe.class) < chunk::OVERFLOW_SATURATED {
+                    if chunk::overflow_count(expected[passed], probe.class)
+                        < chunk::OVERFLOW_SATURATED
+                    {
                         expected[passed] += 1 << (probe.class * 8);
                     }
                 }

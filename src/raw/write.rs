@@ -23,7 +23,7 @@ use crate::bytes::Bytes;
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error, ValueProblem};
 use crate::header;
-use crate::lock::{self, ChunkGuard};
+use crate::lock::{self, ChunkGuard, Waiter};
 use crate::probe::Probe;
 use crate::region::SlotRef;
 use crate::slot::Entry;
@@ -55,7 +55,10 @@ impl Current<'_> {
     /// Copies the stored value into `out` and returns its length.
     pub(crate) fn copy_value(&self, out: &mut [u8]) -> Result<usize, Error> {
         let Some(out) = out.get_mut(..self.value_len) else {
-            return Err(Error::BufferTooSmall { needed: self.value_len, got: out.len() });
+            return Err(Error::BufferTooSmall {
+                needed: self.value_len,
+                got: out.len(),
+            });
         };
         self.slot.copy_value(out);
         Ok(self.value_len)
@@ -67,26 +70,46 @@ impl Current<'_> {
     }
 }
 
+/// Where a write acts: the slot its key is in, or a free slot for it.
+struct Target<'r> {
+    chunk: usize,
+    slot: usize,
+    /// Whether the key is in the slot (else the slot is free for it).
+    present: bool,
+    /// The chunk's lock: `None` exactly when the chunk is the home chunk, whose lock
+    /// [`Locked`] holds (`lock_key` is the only place that makes a `Target`).
+    guard: Option<ChunkGuard<'r>>,
+}
+
 /// The locks a write holds and what it found under them.
 struct Locked<'r> {
     probe: Probe,
-    home_guard: ChunkGuard<'r>,
-    /// The lock of `found`'s or `free`'s chunk when that is not the home chunk.
-    other_guard: Option<ChunkGuard<'r>>,
-    /// Where the key is: chunk, logical slot.
-    found: Option<(usize, usize)>,
-    /// A free slot for the key, if it is absent and may be inserted: chunk, logical slot.
-    free: Option<(usize, usize)>,
+    home: ChunkGuard<'r>,
+    target: Option<Target<'r>>,
+}
+
+/// A target's place: chunk, logical slot, and whether the key is there.
+#[derive(Clone, Copy)]
+struct Place {
+    chunk: usize,
+    slot: usize,
+    present: bool,
 }
 
 impl<'r> Locked<'r> {
-    fn guard(&mut self, chunk: usize) -> &mut ChunkGuard<'r> {
-        if chunk == self.probe.home {
-            &mut self.home_guard
-        } else {
-            // Present by construction: `lock_key` keeps the lock of any other chunk it returns.
-            self.other_guard.as_mut().unwrap_or(&mut self.home_guard)
-        }
+    /// The target's place, and the guard of its chunk.
+    fn target(&mut self) -> Option<(Place, &mut ChunkGuard<'r>)> {
+        let target = self.target.as_mut()?;
+        let place = Place {
+            chunk: target.chunk,
+            slot: target.slot,
+            present: target.present,
+        };
+        let guard = match &mut target.guard {
+            Some(guard) => guard,
+            None => &mut self.home,
+        };
+        Some((place, guard))
     }
 }
 
@@ -132,51 +155,62 @@ impl<'r> RawMap<'r> {
         K: Bytes + ?Sized,
         P: Bytes,
     {
-        self.check_key(key.len())?;
+        let key_len = key.len();
+        self.check_key(key_len)?;
         let hash = key.hash(self.seed);
-        let mut attempt = 0u32;
-        let mut locked = loop {
-            if let Some(locked) = self.lock_key(key, hash, may_insert)? {
-                break locked;
-            }
-            if !self.liveness.wait(attempt) {
-                return Err(Error::TimedOut);
-            }
-            attempt = attempt.wrapping_add(1);
-        };
-        let current = match locked.found {
-            Some((chunk, slot)) => {
-                let entry = self.locked_slot(chunk, slot)?;
+        let waiter = self.waiter();
+        let mut locked = self.lock_key(key, hash, may_insert, &waiter)?;
+        let current = match &locked.target {
+            Some(target) if target.present => {
+                let entry = self.locked_slot(target.chunk, target.slot)?;
                 let value_len = entry.value_len();
                 if value_len > self.layout.max_value_len() {
-                    return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
+                    let (chunk, slot) = (target.chunk as u32, target.slot as u8);
+                    return Err(Error::Corrupt(Corruption::SlotLength { chunk, slot }));
                 }
-                Some(Current { slot: entry, value_len })
+                Some(Current {
+                    slot: entry,
+                    value_len,
+                })
             }
-            None => None,
+            _ => None,
         };
+        let present = current.is_some();
         let (action, result) = decide(current)?;
-        match (action, locked.found) {
-            (Action::Keep, _) | (Action::Remove, None) => {}
-            (Action::Put(value), Some((chunk, slot))) => {
-                self.check_value(value.len())?;
-                self.replace(locked.guard(chunk), chunk, slot, key, &value, hash)?;
+        let probe = locked.probe;
+        match action {
+            Action::Keep => {}
+            Action::Put(value) => {
+                // The length is read once: a value whose length changes between reads (a
+                // caller's `AsRef` with interior mutability) cannot slip an unchecked one in.
+                let value_len = value.len();
+                self.check_value(value_len)?;
+                let (target, guard) = locked.target().ok_or(Error::TableFull)?;
+                let entry = Entry {
+                    key,
+                    key_len,
+                    value: &value,
+                    value_len,
+                    hash,
+                    stamp: 0,
+                };
+                if present {
+                    self.replace(guard, target.chunk, target.slot, entry)?;
+                } else {
+                    self.place(guard, probe, target.chunk, target.slot, entry)?;
+                }
             }
-            (Action::Put(value), None) => {
-                self.check_value(value.len())?;
-                let (chunk, slot) = locked.free.ok_or(Error::TableFull)?;
-                let probe = locked.probe;
-                self.place(locked.guard(chunk), probe, chunk, slot, key, &value, hash)?;
-            }
-            (Action::Remove, Some((chunk, slot))) => {
-                let probe = locked.probe;
-                let guard = locked.guard(chunk);
-                guard.begin_write();
-                chunk::store_tag(self.region.control(chunk), slot, 0);
-                guard.end_write();
-                removed_fence();
-                drop(locked);
-                self.lower_overflow(probe, chunk);
+            Action::Remove => {
+                if let Some((target, guard)) = locked.target().filter(|(target, _)| target.present)
+                {
+                    let chunk = target.chunk;
+                    guard.begin_write();
+                    chunk::store_tag(self.region.control(chunk), target.slot, 0);
+                    guard.end_write();
+                    removed_fence();
+                    drop(locked);
+                    self.lower_overflow(probe, chunk);
+                }
             }
         }
         Ok(result)
@@ -189,70 +223,128 @@ impl<'r> RawMap<'r> {
         Ok(self.region.slot(chunk, chunk::physical(map, slot, chunk)?))
     }
 
-    /// Takes the locks for a write of `key`. `Ok(None)` means "contended: start again".
-    fn lock_key<K: Bytes + ?Sized>(&self, key: &K, hash: u64, may_insert: bool) -> Result<Option<Locked<'r>>, Error> {
+    /// Takes the locks for a write of `key`: its home chunk's, then, if the key is in another
+    /// chunk (or, when `may_insert`, the first chunk with room for it is another), that one's.
+    ///
+    /// Locks are only ever waited for in increasing chunk order, so writers cannot deadlock:
+    /// holding the home lock, a writer waits for a higher chunk directly; for a lower one it
+    /// releases the home lock and starts again, taking both in order (and checking again what
+    /// it found, since it let go of the home lock).
+    fn lock_key<K: Bytes + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        may_insert: bool,
+        waiter: &Waiter<'_>,
+    ) -> Result<Locked<'r>, Error> {
         let probe = self.probe(hash);
         let home = probe.home;
-        let home_guard = lock::lock(self.region.control(home), self.waiter())?;
-        // Holding the home lock, no other writer can add or remove this key, so where it is
-        // now is where it stays (only `clear` may still remove it; checked below).
-        let found = self.find(key, hash, &mut Sink::Discard)?.map(|(chunk, slot, _)| (chunk, slot));
-        let mut locked = Locked { probe, home_guard, other_guard: None, found, free: None };
-        let chunk = match found {
-            Some((chunk, _)) => chunk,
-            None if may_insert => match self.first_with_room(probe) {
-                Some(chunk) => chunk,
-                None => return Ok(Some(locked)),
-            },
-            None => return Ok(Some(locked)),
-        };
-        if chunk != home {
+        // A second chunk to lock together with the home chunk, learned on an earlier round.
+        let mut also = None;
+        loop {
+            let (home_guard, mut other) = self.lock_in_order(home, also, waiter)?;
+            // Holding the home lock, no other writer can add or remove this key, so where it is
+            // now is where it stays (only `clear` may still remove it; checked below).
+            let found = self.find(key, hash, &mut Sink::Discard, waiter)?;
+            let wanted = match found {
+                Some((chunk, _, _)) => Some(chunk),
+                None if may_insert => self.first_with_room(probe),
+                None => None,
+            };
+            let Some(chunk) = wanted else {
+                return Ok(Locked {
+                    probe,
+                    home: home_guard,
+                    target: None,
+                });
+            };
+            let guard = if chunk == home {
+                None
+            } else {
+                match other.take() {
+                    Some((held, guard)) if held == chunk => Some(guard),
+                    // We hold only the home lock, and `chunk` comes after it.
+                    None if chunk > home => Some(lock::lock(self.region.control(chunk), waiter)?),
+                    _ => {
+                        also = Some(chunk);
+                        drop(home_guard);
+                        waiter.wait()?;
+                        continue;
+                    }
+                }
+            };
+            drop(other);
             let control = self.region.control(chunk);
-            match lock::try_lock(control, self.waiter()) {
-                Some(guard) => locked.other_guard = Some(guard),
-                None => {
-                    drop(locked);
-                    lock::wait_unlocked(control, self.waiter())?;
-                    return Ok(None);
-                }
+            let target = match found {
+                // `clear` may have emptied the slot (and another key taken it) before we
+                // locked its chunk; it cannot touch the home chunk, whose lock we held.
+                Some((_, slot, _)) => (chunk == home
+                    || (Tags::load(control).get(slot) == tag_of(hash)
+                        && self.locked_slot(chunk, slot)?.holds_key(key)))
+                .then_some(Target {
+                    chunk,
+                    slot,
+                    present: true,
+                    guard,
+                }),
+                // Another writer may have filled the chunk between our look and our lock.
+                None => Tags::load(control).empty().first().map(|slot| Target {
+                    chunk,
+                    slot,
+                    present: false,
+                    guard,
+                }),
+            };
+            if target.is_some() {
+                return Ok(Locked {
+                    probe,
+                    home: home_guard,
+                    target,
+                });
             }
+            drop(home_guard);
+            waiter.wait()?;
         }
-        match found {
-            Some((chunk, slot)) => {
-                // `clear` may have emptied the slot (and another key taken it) before we locked.
-                let still_there = chunk == home
-                    || (Tags::load(self.region.control(chunk)).get(slot) == tag_of(hash)
-                        && self.locked_slot(chunk, slot)?.holds_key(key));
-                if !still_there {
-                    return Ok(None);
-                }
+    }
+
+    /// Locks `home`, and `also` if given, in increasing chunk order.
+    #[allow(clippy::type_complexity)]
+    fn lock_in_order(
+        &self,
+        home: usize,
+        also: Option<usize>,
+        waiter: &Waiter<'_>,
+    ) -> Result<(ChunkGuard<'r>, Option<(usize, ChunkGuard<'r>)>), Error> {
+        let lock = |chunk: usize| lock::lock(self.region.control(chunk), waiter);
+        Ok(match also {
+            Some(other) if other < home => {
+                let other_guard = lock(other)?;
+                (lock(home)?, Some((other, other_guard)))
             }
-            None => match Tags::load(self.region.control(chunk)).empty().first() {
-                Some(slot) => locked.free = Some((chunk, slot)),
-                // Another writer filled the chunk between our look and our lock.
-                None => return Ok(None),
-            },
-        }
-        Ok(Some(locked))
+            Some(other) if other > home => {
+                let home_guard = lock(home)?;
+                (home_guard, Some((other, lock(other)?)))
+            }
+            _ => (lock(home)?, None),
+        })
     }
 
     /// The first chunk in `probe` with an empty slot (a hint, except for the home chunk,
     /// which the caller has locked).
     fn first_with_room(&self, probe: Probe) -> Option<usize> {
-        probe.chunks().find(|&chunk| !Tags::load(self.region.control(chunk)).empty().is_empty())
+        probe
+            .chunks()
+            .find(|&chunk| !Tags::load(self.region.control(chunk)).empty().is_empty())
     }
 
     /// Writes a new entry into empty logical slot `slot` of locked `chunk`.
-    #[allow(clippy::too_many_arguments)]
     fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
         probe: Probe,
         chunk: usize,
         slot: usize,
-        key: &K,
-        value: &V,
-        hash: u64,
+        entry: Entry<'_, K, V>,
     ) -> Result<(), Error> {
         let control = self.region.control(chunk);
         let target = self.locked_slot(chunk, slot)?;
@@ -265,8 +357,8 @@ impl<'r> RawMap<'r> {
             chunk::raise_overflow(self.region.control(passed), probe.class);
         }
         guard.begin_write();
-        target.write(&Entry { key, value, hash, stamp });
-        chunk::store_tag(control, slot, tag_of(hash));
+        target.write(&Entry { stamp, ..entry });
+        chunk::store_tag(control, slot, tag_of(entry.hash));
         guard.end_write();
         Ok(())
     }
@@ -277,19 +369,24 @@ impl<'r> RawMap<'r> {
         guard: &mut ChunkGuard<'_>,
         chunk: usize,
         slot: usize,
-        key: &K,
-        value: &V,
-        hash: u64,
+        entry: Entry<'_, K, V>,
     ) -> Result<(), Error> {
         let control = self.region.control(chunk);
         // Relaxed: we hold the chunk lock.
         let map = control.map.load(Ordering::Relaxed);
         let spare = chunk::spare(map, chunk)?;
-        let stamp = self.region.slot(chunk, chunk::physical(map, slot, chunk)?).stamp();
+        let stamp = self
+            .region
+            .slot(chunk, chunk::physical(map, slot, chunk)?)
+            .stamp();
         guard.begin_write();
-        self.region.slot(chunk, spare).write(&Entry { key, value, hash, stamp });
+        self.region
+            .slot(chunk, spare)
+            .write(&Entry { stamp, ..entry });
         // Release: as for tags in `chunk::store_tag`; this store alone publishes the new entry.
-        control.map.store(chunk::remapped(map, slot, spare), Ordering::Release);
+        control
+            .map
+            .store(chunk::remapped(map, slot, spare), Ordering::Release);
         guard.end_write();
         Ok(())
     }
@@ -311,10 +408,16 @@ impl<'r> RawMap<'r> {
         self.insert_bytes(key, value)
     }
 
-    pub(crate) fn insert_bytes<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, key: &K, value: &V) -> Result<bool, Error> {
+    pub(crate) fn insert_bytes<K: Bytes + ?Sized, V: Bytes + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<bool, Error> {
         self.check_key(key.len())?;
         self.check_value(value.len())?;
-        self.write_op(key, true, |current| Ok((Action::Put(value), current.is_some())))
+        self.write_op(key, true, |current| {
+            Ok((Action::Put(value), current.is_some()))
+        })
     }
 
     /// Removes `key`. Returns whether it was there.
@@ -339,11 +442,21 @@ impl<'r> RawMap<'r> {
     ///
     /// # Errors
     /// As for [`insert`](Self::insert).
-    pub fn compare_exchange(&self, key: &[u8], current: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
+    pub fn compare_exchange(
+        &self,
+        key: &[u8],
+        current: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, Error> {
         self.compare_exchange_bytes(key, current, new)
     }
 
-    pub(crate) fn compare_exchange_bytes<K, C, V>(&self, key: &K, current: Option<&C>, new: &V) -> Result<bool, Error>
+    pub(crate) fn compare_exchange_bytes<K, C, V>(
+        &self,
+        key: &K,
+        current: Option<&C>,
+        new: &V,
+    ) -> Result<bool, Error>
     where
         K: Bytes + ?Sized,
         C: Bytes + ?Sized,
@@ -357,7 +470,14 @@ impl<'r> RawMap<'r> {
                 (Some(stored), Some(expected)) => stored.value_equals(expected),
                 _ => false,
             };
-            Ok((if matches { Action::Put(new) } else { Action::Keep }, matches))
+            Ok((
+                if matches {
+                    Action::Put(new)
+                } else {
+                    Action::Keep
+                },
+                matches,
+            ))
         })
     }
 
@@ -373,7 +493,11 @@ impl<'r> RawMap<'r> {
         self.fetch_add_bytes(key, delta)
     }
 
-    pub(crate) fn fetch_add_bytes<K: Bytes + ?Sized>(&self, key: &K, delta: i64) -> Result<i64, Error> {
+    pub(crate) fn fetch_add_bytes<K: Bytes + ?Sized>(
+        &self,
+        key: &K,
+        delta: i64,
+    ) -> Result<i64, Error> {
         self.check_key(key.len())?;
         self.check_value(8)?;
         self.write_op(key, true, |current| {
@@ -385,10 +509,17 @@ impl<'r> RawMap<'r> {
                     i64::from_le_bytes(bytes)
                 }
                 Some(current) => {
-                    return Err(ValueProblem::WrongLength { expected: 8, found: current.value_len() }.into());
+                    return Err(ValueProblem::WrongLength {
+                        expected: 8,
+                        found: current.value_len(),
+                    }
+                    .into());
                 }
             };
-            Ok((Action::Put(Owned(old.wrapping_add(delta).to_le_bytes())), old))
+            Ok((
+                Action::Put(Owned(old.wrapping_add(delta).to_le_bytes())),
+                old,
+            ))
         })
     }
 
@@ -424,7 +555,12 @@ impl<'r> RawMap<'r> {
         self.update_bytes(key, &mut scratch, |old| Ok(f(old).map(Owned)))
     }
 
-    pub(crate) fn update_bytes<K, P, F>(&self, key: &K, scratch: &mut [u8], f: F) -> Result<(), Error>
+    pub(crate) fn update_bytes<K, P, F>(
+        &self,
+        key: &K,
+        scratch: &mut [u8],
+        f: F,
+    ) -> Result<(), Error>
     where
         K: Bytes + ?Sized,
         P: Bytes,
@@ -461,17 +597,18 @@ impl<'r> RawMap<'r> {
             if Tags::load(control).full().is_empty() {
                 continue;
             }
-            let mut guard = lock::lock(control, self.waiter())?;
+            let mut guard = lock::lock(control, &self.waiter())?;
             let mut probes = [None; crate::layout::SLOTS_PER_CHUNK];
-            let mut removed = 0;
-            for slot in Tags::load(control).full() {
+            for (removed, slot) in Tags::load(control).full().enumerate() {
                 let entry = self.locked_slot(chunk, slot)?;
                 let key_len = entry.key_len();
                 if key_len > self.layout.max_key_len() {
-                    return Err(Error::Corrupt(Corruption::SlotLength { chunk: chunk as u32, slot: slot as u8 }));
+                    return Err(Error::Corrupt(Corruption::SlotLength {
+                        chunk: chunk as u32,
+                        slot: slot as u8,
+                    }));
                 }
                 probes[removed] = Some(self.probe(entry.hash_key(key_len, self.seed)));
-                removed += 1;
             }
             guard.begin_write();
             chunk::clear_tags(control);
@@ -486,7 +623,13 @@ impl<'r> RawMap<'r> {
     }
 
     /// Where `key`, with `hash`, is now, read without locks (for `verify`).
-    pub(super) fn locate<K: Bytes + ?Sized>(&self, key: &K, hash: u64) -> Result<Option<(usize, usize)>, Error> {
-        Ok(self.find(key, hash, &mut Sink::Discard)?.map(|(chunk, slot, _)| (chunk, slot)))
+    pub(super) fn locate<K: Bytes + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+    ) -> Result<Option<(usize, usize)>, Error> {
+        Ok(self
+            .find(key, hash, &mut Sink::Discard, &self.waiter())?
+            .map(|(chunk, slot, _)| (chunk, slot)))
     }
 }

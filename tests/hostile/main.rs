@@ -43,7 +43,7 @@ fn attaching_to_random_bytes_fails_cleanly() {
     let mut rng = Rng(0x1234_5678);
     let layout = Layout::new(20, 8, 8).unwrap();
     let mut template = memory(&layout);
-    drop(RawMap::init(region_bytes(&mut template), layout).unwrap());
+    let _ = RawMap::init(region_bytes(&mut template), layout).unwrap();
     for case in 0..CASES {
         let words = rng.below(80) as usize;
         let mut region: Vec<u64> = (0..words).map(|_| rng.next()).collect();
@@ -52,7 +52,10 @@ fn attaching_to_random_bytes_fails_cleanly() {
             region[..2].copy_from_slice(&template[..2]);
         }
         let result = RawMap::attach(region_bytes(&mut region));
-        assert!(result.is_err(), "case {case}: random bytes attached as a map");
+        assert!(
+            result.is_err(),
+            "case {case}: random bytes attached as a map"
+        );
     }
 }
 
@@ -61,7 +64,7 @@ fn forged_headers_with_valid_checksums_are_checked() {
     let mut rng = Rng(0x9abc_def0);
     let layout = Layout::new(20, 8, 8).unwrap();
     let mut template = memory(&layout);
-    drop(RawMap::init(region_bytes(&mut template), layout).unwrap());
+    let _ = RawMap::init(region_bytes(&mut template), layout).unwrap();
     for case in 0..CASES {
         let mut region = template.clone();
         let bytes = region_bytes(&mut region);
@@ -81,7 +84,10 @@ fn forged_headers_with_valid_checksums_are_checked() {
         match RawMap::attach(bytes) {
             Ok(map) => {
                 // A consistent forged layout must still fit the region.
-                assert!(map.layout().region_size() <= bytes_len(&template), "case {case}");
+                assert!(
+                    map.layout().region_size() <= bytes_len(&template),
+                    "case {case}"
+                );
             }
             Err(Error::Corrupt(_) | Error::RegionTooSmall { .. }) => {}
             Err(other) => panic!("case {case}: unexpected {other:?}"),
@@ -160,7 +166,11 @@ fn scribbled_maps_never_panic_or_hang() {
         for _ in 0..3 {
             exercise(&map, &mut rng);
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "case {case} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "case {case} took {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -184,7 +194,10 @@ fn a_map_whose_every_lock_is_held_by_a_live_owner_still_answers_reads() {
     liveness.max_attempts = 100;
     let map = attach_shared(&region, &liveness);
     for k in 0..30u64 {
-        assert_eq!(map.get_into::<8>(&k.to_le_bytes()).unwrap().unwrap(), k.to_le_bytes());
+        assert_eq!(
+            map.get_into::<8>(&k.to_le_bytes()).unwrap().unwrap(),
+            k.to_le_bytes()
+        );
     }
     assert_eq!(map.insert(b"new", b"x"), Err(Error::TimedOut));
     assert_eq!(map.len(), 30);

@@ -2,7 +2,8 @@
 //! promise that an operation that fails changes nothing.
 
 use shared_hashmap::{
-    Corruption, Error, Layout, LayoutProblem, Map, OwnedValue, RawMap, Value, ValueProblem, region_bytes,
+    Corruption, Error, Layout, LayoutProblem, Map, OwnedValue, RawMap, Value, ValueProblem,
+    region_bytes,
 };
 
 fn memory(layout: &Layout) -> Vec<u64> {
@@ -11,7 +12,10 @@ fn memory(layout: &Layout) -> Vec<u64> {
 
 /// Every entry of `map`, sorted.
 fn entries(map: &RawMap<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut all: Vec<_> = map.iter::<64, 64>().map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
+    let mut all: Vec<_> = map
+        .iter::<64, 64>()
+        .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect();
     all.sort();
     all
 }
@@ -29,7 +33,10 @@ fn insert_get_replace_remove() {
     assert_eq!(map.get(b"k", &mut out), Ok(Some(3)));
     assert_eq!(&out[..3], b"one");
     assert_eq!(map.insert(b"k", b"a longer value"), Ok(true));
-    assert_eq!(map.get_into::<32>(b"k").unwrap().unwrap(), b"a longer value");
+    assert_eq!(
+        map.get_into::<32>(b"k").unwrap().unwrap(),
+        b"a longer value"
+    );
     assert_eq!(map.insert(b"k", b""), Ok(true));
     assert_eq!(map.get(b"k", &mut out), Ok(Some(0)));
     assert_eq!(map.contains_key(b"k"), Ok(true));
@@ -52,7 +59,8 @@ fn empty_keys_and_maximum_lengths_work() {
     assert_eq!(map.get_into::<32>(&[7; 13]).unwrap().unwrap(), [9; 21]);
     // Keys differing only in length or in the padding byte range are distinct.
     map.insert(&[7; 12], b"shorter").unwrap();
-    map.insert(&[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0], b"zero tail").unwrap();
+    map.insert(&[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0], b"zero tail")
+        .unwrap();
     assert_eq!(map.len(), 4);
     assert_eq!(map.get_into::<32>(&[7; 13]).unwrap().unwrap(), [9; 21]);
     map.verify().unwrap();
@@ -65,13 +73,34 @@ fn oversized_input_is_rejected_and_changes_nothing() {
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
     map.insert(b"k", b"v").unwrap();
     let before = entries(&map);
-    assert_eq!(map.insert(b"toolong", b"v"), Err(Error::KeyTooLong { len: 7, max: 4 }));
-    assert_eq!(map.insert(b"k", b"toolong"), Err(Error::ValueTooLong { len: 7, max: 4 }));
-    assert_eq!(map.insert(b"new", b"toolong"), Err(Error::ValueTooLong { len: 7, max: 4 }));
-    assert_eq!(map.get(b"toolong", &mut [0; 4]), Err(Error::KeyTooLong { len: 7, max: 4 }));
-    assert_eq!(map.remove(b"toolong"), Err(Error::KeyTooLong { len: 7, max: 4 }));
-    assert_eq!(map.compare_exchange(b"k", Some(b"v"), b"toolong"), Err(Error::ValueTooLong { len: 7, max: 4 }));
-    assert_eq!(map.fetch_add(b"k", 1), Err(Error::ValueTooLong { len: 8, max: 4 }));
+    assert_eq!(
+        map.insert(b"toolong", b"v"),
+        Err(Error::KeyTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.insert(b"k", b"toolong"),
+        Err(Error::ValueTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.insert(b"new", b"toolong"),
+        Err(Error::ValueTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.get(b"toolong", &mut [0; 4]),
+        Err(Error::KeyTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.remove(b"toolong"),
+        Err(Error::KeyTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.compare_exchange(b"k", Some(b"v"), b"toolong"),
+        Err(Error::ValueTooLong { len: 7, max: 4 })
+    );
+    assert_eq!(
+        map.fetch_add(b"k", 1),
+        Err(Error::ValueTooLong { len: 8, max: 4 })
+    );
     assert_eq!(entries(&map), before);
 }
 
@@ -81,9 +110,18 @@ fn a_short_output_buffer_reports_the_needed_size() {
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
     map.insert(b"k", b"0123456789").unwrap();
-    assert_eq!(map.get(b"k", &mut [0; 4]), Err(Error::BufferTooSmall { needed: 10, got: 4 }));
-    assert_eq!(map.get_into::<4>(b"k"), Err(Error::BufferTooSmall { needed: 10, got: 4 }));
-    assert_eq!(map.update::<4, Vec<u8>, _>(b"k", |_| panic!("must not run")), Err(Error::BufferTooSmall { needed: 10, got: 4 }));
+    assert_eq!(
+        map.get(b"k", &mut [0; 4]),
+        Err(Error::BufferTooSmall { needed: 10, got: 4 })
+    );
+    assert_eq!(
+        map.get_into::<4>(b"k"),
+        Err(Error::BufferTooSmall { needed: 10, got: 4 })
+    );
+    assert_eq!(
+        map.update::<4, Vec<u8>, _>(b"k", |_| panic!("must not run")),
+        Err(Error::BufferTooSmall { needed: 10, got: 4 })
+    );
     assert_eq!(map.get_into::<16>(b"k").unwrap().unwrap(), b"0123456789");
 }
 
@@ -102,13 +140,17 @@ fn capacity_is_guaranteed_and_a_full_table_changes_nothing() {
             }
         }
         // The map holds at least its capacity; it may hold more (its slack slots).
-        assert!(inserted as usize >= capacity, "capacity {capacity}: full after {inserted}");
+        assert!(
+            inserted as usize >= capacity,
+            "capacity {capacity}: full after {inserted}"
+        );
         assert_eq!(inserted as usize, layout.chunks() * 8);
         let before = entries(&map);
         assert_eq!(map.insert(b"another", b"x"), Err(Error::TableFull));
         // Replacing an existing key still works when full.
         assert_eq!(map.insert(&0u64.to_le_bytes(), b"replaced"), Ok(true));
-        map.insert(&0u64.to_le_bytes(), &0u64.to_le_bytes()).unwrap();
+        map.insert(&0u64.to_le_bytes(), &0u64.to_le_bytes())
+            .unwrap();
         assert_eq!(entries(&map), before);
         assert_eq!(map.len(), inserted as usize);
         map.verify().unwrap();
@@ -128,8 +170,14 @@ fn compare_exchange_swaps_only_on_a_match() {
     assert_eq!(map.contains_key(b"k"), Ok(false));
     assert_eq!(map.compare_exchange(b"k", None, b"first"), Ok(true));
     assert_eq!(map.compare_exchange(b"k", None, b"second"), Ok(false));
-    assert_eq!(map.compare_exchange(b"k", Some(b"firs"), b"second"), Ok(false));
-    assert_eq!(map.compare_exchange(b"k", Some(b"first"), b"second"), Ok(true));
+    assert_eq!(
+        map.compare_exchange(b"k", Some(b"firs"), b"second"),
+        Ok(false)
+    );
+    assert_eq!(
+        map.compare_exchange(b"k", Some(b"first"), b"second"),
+        Ok(true)
+    );
     assert_eq!(map.get_into::<8>(b"k").unwrap().unwrap(), b"second");
 }
 
@@ -147,7 +195,10 @@ fn fetch_add_counts_and_checks_the_value_length() {
     map.insert(b"short", b"abc").unwrap();
     assert_eq!(
         map.fetch_add(b"short", 1),
-        Err(Error::InvalidValue(ValueProblem::WrongLength { expected: 8, found: 3 }))
+        Err(Error::InvalidValue(ValueProblem::WrongLength {
+            expected: 8,
+            found: 3
+        }))
     );
     assert_eq!(map.get_into::<8>(b"short").unwrap().unwrap(), b"abc");
 }
@@ -178,11 +229,17 @@ fn update_inserts_modifies_and_removes() {
         None
     })
     .unwrap();
-    assert_eq!(seen, [None, Some(b"v1".to_vec()), Some(b"v22".to_vec()), None]);
+    assert_eq!(
+        seen,
+        [None, Some(b"v1".to_vec()), Some(b"v22".to_vec()), None]
+    );
     assert!(map.is_empty());
     // A new value that is too long fails and leaves the entry as it was.
     map.insert(b"k", b"keep").unwrap();
-    assert_eq!(map.update::<8, _, _>(b"k", |_| Some([0u8; 9])), Err(Error::ValueTooLong { len: 9, max: 8 }));
+    assert_eq!(
+        map.update::<8, _, _>(b"k", |_| Some([0u8; 9])),
+        Err(Error::ValueTooLong { len: 9, max: 8 })
+    );
     assert_eq!(map.get_into::<8>(b"k").unwrap().unwrap(), b"keep");
 }
 
@@ -194,12 +251,18 @@ fn clear_empties_and_the_map_keeps_working() {
     for i in 0u64..200 {
         map.insert(&i.to_le_bytes(), b"v").unwrap();
     }
-    assert!(map.verify().unwrap().max_probe_distance > 0, "test needs displaced entries");
+    assert!(
+        map.verify().unwrap().max_probe_distance > 0,
+        "test needs displaced entries"
+    );
     map.clear().unwrap();
     assert!(map.is_empty());
     let report = map.verify().unwrap();
     assert_eq!(report.entries, 0);
-    assert_eq!(report.overflow_excess, 0, "clear must lower every overflow counter");
+    assert_eq!(
+        report.overflow_excess, 0,
+        "clear must lower every overflow counter"
+    );
     for i in 0u64..200 {
         map.insert(&i.to_le_bytes(), b"w").unwrap();
     }
@@ -213,7 +276,8 @@ fn iteration_yields_every_entry_once() {
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
     for i in 0u64..500 {
-        map.insert(&i.to_le_bytes(), &(i * 3).to_le_bytes()).unwrap();
+        map.insert(&i.to_le_bytes(), &(i * 3).to_le_bytes())
+            .unwrap();
     }
     let all = entries(&map);
     assert_eq!(all.len(), 500);
@@ -250,23 +314,44 @@ fn region_errors() {
     let mut mem = memory(&layout);
     let bytes = region_bytes(&mut mem);
     let size = layout.region_size();
-    assert_eq!(RawMap::init(&mut bytes[1..], layout).unwrap_err(), Error::Misaligned { required: 8 });
+    assert_eq!(
+        RawMap::init(&mut bytes[1..], layout).unwrap_err(),
+        Error::Misaligned { required: 8 }
+    );
     assert_eq!(
         RawMap::init(&mut bytes[..size - 1], layout).unwrap_err(),
-        Error::RegionTooSmall { needed: size, got: size - 1 }
+        Error::RegionTooSmall {
+            needed: size,
+            got: size - 1
+        }
     );
-    assert_eq!(RawMap::attach(&mut bytes[..10]).unwrap_err(), Error::RegionTooSmall { needed: 64, got: 10 });
+    assert_eq!(
+        RawMap::attach(&mut bytes[..10]).unwrap_err(),
+        Error::RegionTooSmall {
+            needed: 64,
+            got: 10
+        }
+    );
     assert_eq!(RawMap::attach(bytes).unwrap_err(), Error::NotAMap);
-    assert_eq!(Layout::new(0, 1, 1), Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity)));
-    drop(RawMap::init(bytes, layout).unwrap());
-    assert_eq!(RawMap::attach(&mut bytes[..size - 8]).unwrap_err(), Error::RegionTooSmall { needed: size, got: size - 8 });
+    assert_eq!(
+        Layout::new(0, 1, 1),
+        Err(Error::InvalidLayout(LayoutProblem::ZeroCapacity))
+    );
+    let _ = RawMap::init(bytes, layout).unwrap();
+    assert_eq!(
+        RawMap::attach(&mut bytes[..size - 8]).unwrap_err(),
+        Error::RegionTooSmall {
+            needed: size,
+            got: size - 8
+        }
+    );
 }
 
 #[test]
 fn damaged_headers_are_reported() {
     let layout = Layout::new(50, 8, 8).unwrap();
     let mut mem = memory(&layout);
-    drop(RawMap::init(region_bytes(&mut mem), layout).unwrap());
+    let _ = RawMap::init(region_bytes(&mut mem), layout).unwrap();
     let pristine = mem.clone();
     // Header words as u32s: 0 magic, 1 state, 2 version, 3 byte order, 4.. layout and seed.
     let mut with_word = |index: usize, value: u32| {
@@ -277,9 +362,21 @@ fn damaged_headers_are_reported() {
     };
     assert_eq!(with_word(0, 0x1234), Error::NotAMap);
     assert_eq!(with_word(1, 0), Error::NotAMap);
-    assert_eq!(with_word(1, 0x1234), Error::Corrupt(Corruption::HeaderState));
-    assert_eq!(with_word(2, 99), Error::IncompatibleVersion { found: 99, supported: shared_hashmap::FORMAT_VERSION });
-    assert!(matches!(with_word(3, 0x0403_0201), Error::IncompatibleVersion { .. }));
+    assert_eq!(
+        with_word(1, 0x1234),
+        Error::Corrupt(Corruption::HeaderState)
+    );
+    assert_eq!(
+        with_word(2, 99),
+        Error::IncompatibleVersion {
+            found: 99,
+            supported: shared_hashmap::FORMAT_VERSION
+        }
+    );
+    assert!(matches!(
+        with_word(3, 0x0403_0201),
+        Error::IncompatibleVersion { .. }
+    ));
     assert_eq!(with_word(6, 9), Error::Corrupt(Corruption::HeaderChecksum));
     assert_eq!(with_word(9, 1), Error::Corrupt(Corruption::HeaderChecksum));
 }
@@ -303,13 +400,19 @@ fn typed_maps_encode_and_decode() {
     // The same region read back with owned key types, and as raw bytes.
     map.insert("b", &7).unwrap();
     let raw = map.into_raw();
-    assert_eq!(raw.get_into::<8>(b"b").unwrap().unwrap(), 7u64.to_le_bytes());
+    assert_eq!(
+        raw.get_into::<8>(b"b").unwrap().unwrap(),
+        7u64.to_le_bytes()
+    );
     let typed: Map<heapless::String<32>, u64> = Map::new(raw);
     let all: Vec<_> = typed.iter().collect::<Result<_, _>>().unwrap();
     assert_eq!(all, [(heapless::String::try_from("b").unwrap(), 7)]);
     // Reading as the wrong type is an error, not garbage.
     let wrong: Map<str, u32> = Map::new(typed.into_raw());
-    assert_eq!(wrong.get("b"), Err(Error::BufferTooSmall { needed: 8, got: 4 }));
+    assert_eq!(
+        wrong.get("b"),
+        Err(Error::BufferTooSmall { needed: 8, got: 4 })
+    );
 }
 
 #[test]

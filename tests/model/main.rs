@@ -56,10 +56,16 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn check_lengths(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
     if key.len() > MAX_KEY {
-        return Err(Error::KeyTooLong { len: key.len(), max: MAX_KEY });
+        return Err(Error::KeyTooLong {
+            len: key.len(),
+            max: MAX_KEY,
+        });
     }
     match value {
-        Some(value) if value.len() > MAX_VALUE => Err(Error::ValueTooLong { len: value.len(), max: MAX_VALUE }),
+        Some(value) if value.len() > MAX_VALUE => Err(Error::ValueTooLong {
+            len: value.len(),
+            max: MAX_VALUE,
+        }),
         _ => Ok(()),
     }
 }
@@ -72,7 +78,11 @@ struct Model {
 
 impl Model {
     fn room_for(&self, key: &[u8]) -> Result<(), Error> {
-        if self.entries.contains_key(key) || self.entries.len() < self.slots { Ok(()) } else { Err(Error::TableFull) }
+        if self.entries.contains_key(key) || self.entries.len() < self.slots {
+            Ok(())
+        } else {
+            Err(Error::TableFull)
+        }
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
@@ -86,7 +96,10 @@ fn run(capacity: usize, ops: &[Op]) {
     let layout = Layout::new(capacity, MAX_KEY, MAX_VALUE).unwrap();
     let mut mem = support::memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let mut model = Model { entries: HashMap::new(), slots: layout.chunks() * 8 };
+    let mut model = Model {
+        entries: HashMap::new(),
+        slots: layout.chunks() * 8,
+    };
     for (step, op) in ops.iter().enumerate() {
         let context = format!("step {step}: {op:?}");
         match op {
@@ -97,7 +110,10 @@ fn run(capacity: usize, ops: &[Op]) {
             Op::Get(k, buffer) => {
                 let mut out = vec![0u8; *buffer];
                 let expected = check_lengths(k, None).and_then(|()| match model.entries.get(k) {
-                    Some(v) if v.len() > *buffer => Err(Error::BufferTooSmall { needed: v.len(), got: *buffer }),
+                    Some(v) if v.len() > *buffer => Err(Error::BufferTooSmall {
+                        needed: v.len(),
+                        got: *buffer,
+                    }),
                     Some(v) => Ok(Some(v.len())),
                     None => Ok(None),
                 });
@@ -106,7 +122,11 @@ fn run(capacity: usize, ops: &[Op]) {
                 if let Ok(Some(len)) = got {
                     assert_eq!(&out[..len], &model.entries[k][..], "{context}");
                 }
-                assert_eq!(map.contains_key(k), check_lengths(k, None).map(|()| model.entries.contains_key(k)), "{context}");
+                assert_eq!(
+                    map.contains_key(k),
+                    check_lengths(k, None).map(|()| model.entries.contains_key(k)),
+                    "{context}"
+                );
             }
             Op::Remove(k) => {
                 let expected = check_lengths(k, None).map(|()| model.entries.remove(k).is_some());
@@ -120,7 +140,11 @@ fn run(capacity: usize, ops: &[Op]) {
                     }
                     Ok(matches)
                 });
-                assert_eq!(map.compare_exchange(k, current.as_deref(), new), expected, "{context}");
+                assert_eq!(
+                    map.compare_exchange(k, current.as_deref(), new),
+                    expected,
+                    "{context}"
+                );
             }
             Op::FetchAdd(k, delta) => {
                 let expected = check_lengths(k, None).and_then(|()| {
@@ -128,7 +152,10 @@ fn run(capacity: usize, ops: &[Op]) {
                         None => 0,
                         Some(v) if v.len() == 8 => i64::from_le_bytes(v[..].try_into().unwrap()),
                         Some(v) => {
-                            return Err(Error::InvalidValue(ValueProblem::WrongLength { expected: 8, found: v.len() }));
+                            return Err(Error::InvalidValue(ValueProblem::WrongLength {
+                                expected: 8,
+                                found: v.len(),
+                            }));
                         }
                     };
                     model.put(k, &old.wrapping_add(*delta).to_le_bytes())?;
@@ -160,8 +187,10 @@ fn run(capacity: usize, ops: &[Op]) {
                 model.entries.clear();
             }
             Op::Iterate => {
-                let mut all: Vec<_> =
-                    map.iter::<MAX_KEY, MAX_VALUE>().map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
+                let mut all: Vec<_> = map
+                    .iter::<MAX_KEY, MAX_VALUE>()
+                    .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                    .collect();
                 all.sort();
                 let mut expected: Vec<_> = model.entries.clone().into_iter().collect();
                 expected.sort();

@@ -46,7 +46,10 @@ fn racing_inserts_of_the_same_keys_never_duplicate() {
         });
         assert_eq!(map.len(), 300);
         // Exactly one insert per key found it absent.
-        assert_eq!(replaced.load(Ordering::Relaxed), 300 * u64::from(THREADS) - 300);
+        assert_eq!(
+            replaced.load(Ordering::Relaxed),
+            300 * u64::from(THREADS) - 300
+        );
         let keys: Vec<_> = map.iter::<8, 8>().map(|e| e.unwrap().0).collect();
         assert_eq!(keys.len(), 300);
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 300);
@@ -94,7 +97,10 @@ fn readers_never_see_torn_or_stale_values() {
                             let (writer, seq) = check_value(&out[..len], MAX);
                             assert_eq!(u64::from(seq) % KEYS, k, "value of another key");
                             let last = seen.entry((k, writer)).or_insert(seq);
-                            assert!(seq >= *last, "stale read: key {k} writer {writer} went {last} -> {seq}");
+                            assert!(
+                                seq >= *last,
+                                "stale read: key {k} writer {writer} went {last} -> {seq}"
+                            );
                             *last = seq;
                             reads.fetch_add(1, Ordering::Relaxed);
                         }
@@ -131,8 +137,13 @@ fn concurrent_counters_are_exact() {
                     .unwrap();
                     loop {
                         let current = map.get_into::<8>(b"cas").unwrap();
-                        let n = current.as_ref().map_or(0, |b| i64::from_le_bytes(b[..].try_into().unwrap()));
-                        if map.compare_exchange(b"cas", current.as_deref(), &(n + 1).to_le_bytes()).unwrap() {
+                        let n = current
+                            .as_ref()
+                            .map_or(0, |b| i64::from_le_bytes(b[..].try_into().unwrap()));
+                        if map
+                            .compare_exchange(b"cas", current.as_deref(), &(n + 1).to_le_bytes())
+                            .unwrap()
+                        {
                             break;
                         }
                     }
@@ -145,9 +156,24 @@ fn concurrent_counters_are_exact() {
     });
     let total = PER_THREAD * i64::from(THREADS);
     for name in [&b"fetch_add"[..], b"update", b"cas"] {
-        assert_eq!(map.get_into::<8>(name).unwrap().unwrap(), total.to_le_bytes(), "{}", String::from_utf8_lossy(name));
+        assert_eq!(
+            map.get_into::<8>(name).unwrap().unwrap(),
+            total.to_le_bytes(),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
     }
-    let spread: i64 = (0..8).map(|k| i64::from_le_bytes(map.get_into::<8>(&key(k)).unwrap().unwrap().into_array().unwrap())).sum();
+    let spread: i64 = (0..8)
+        .map(|k| {
+            i64::from_le_bytes(
+                map.get_into::<8>(&key(k))
+                    .unwrap()
+                    .unwrap()
+                    .into_array()
+                    .unwrap(),
+            )
+        })
+        .sum();
     assert_eq!(spread, total);
     support::verify_exact(&map);
 }
@@ -197,10 +223,17 @@ fn deleted_space_is_reused_forever() {
             first_mean = mean;
         } else {
             // Steady state: the mean probe distance does not creep up (random variation aside).
-            assert!(mean <= first_mean * 1.5 + 0.05, "mean probe distance grew: {first_mean:.3} -> {mean:.3}");
+            assert!(
+                mean <= first_mean * 1.5 + 0.05,
+                "mean probe distance grew: {first_mean:.3} -> {mean:.3}"
+            );
         }
         // Every entry is within a short, bounded distance of home.
-        assert!(report.max_probe_distance <= 20, "max probe distance {}", report.max_probe_distance);
+        assert!(
+            report.max_probe_distance <= 20,
+            "max probe distance {}",
+            report.max_probe_distance
+        );
     }
 }
 
@@ -253,7 +286,7 @@ fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
     let layout = Layout::new(50, 8, 8).unwrap();
     // Leaked, so a thread that never returns (a "dead" owner) can keep a handle on it.
     let mem: &'static mut [u64] = Box::leak(memory(&layout).into_boxed_slice());
-    drop(RawMap::init(region_bytes(mem), layout).unwrap());
+    let _ = RawMap::init(region_bytes(mem), layout).unwrap();
     let mem: &'static [u64] = mem;
     let dead = no_dead();
     let survivor_liveness = TestLiveness::new(8, dead);
@@ -278,7 +311,10 @@ fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
     // While the holder lives, readers are not blocked, and writers of its chunk time out
     // without changing anything.
     assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"before");
-    let impatient_liveness = TestLiveness { max_attempts: 200, ..TestLiveness::new(9, dead) };
+    let impatient_liveness = TestLiveness {
+        max_attempts: 200,
+        ..TestLiveness::new(9, dead)
+    };
     let impatient = attach_shared(mem, &impatient_liveness);
     assert_eq!(impatient.insert(&key(3), b"blocked"), Err(Error::TimedOut));
     assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"before");

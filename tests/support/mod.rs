@@ -17,7 +17,11 @@ pub struct TestLiveness {
 
 impl TestLiveness {
     pub fn new(owner: u32, dead: &'static Mutex<Vec<u32>>) -> Self {
-        TestLiveness { owner, dead, max_attempts: 1_000_000 }
+        TestLiveness {
+            owner,
+            dead,
+            max_attempts: 1_000_000,
+        }
     }
 }
 
@@ -87,15 +91,29 @@ pub fn checked_value(writer: u32, seq: u32, max_len: usize) -> Vec<u8> {
 
 /// Checks a value made by `checked_value`; returns its writer and sequence number.
 pub fn check_value(value: &[u8], max_len: usize) -> (u32, u32) {
-    assert!(value.len() >= 16, "value of {} bytes is too short: torn or foreign", value.len());
+    assert!(
+        value.len() >= 16,
+        "value of {} bytes is too short: torn or foreign",
+        value.len()
+    );
     let (body, sum) = value.split_at(value.len() - 8);
-    assert_eq!(checksum(body).to_le_bytes(), sum, "checksum mismatch: a torn read");
+    assert_eq!(
+        checksum(body).to_le_bytes(),
+        sum,
+        "checksum mismatch: a torn read"
+    );
     let writer = u32::from_le_bytes(value[0..4].try_into().unwrap());
     let seq = u32::from_le_bytes(value[4..8].try_into().unwrap());
-    assert_eq!(checked_value(writer, seq, max_len), value, "value does not match its header");
+    assert_eq!(
+        checked_value(writer, seq, max_len),
+        value,
+        "value does not match its header"
+    );
     (writer, seq)
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
