@@ -3,10 +3,14 @@
 //! layer's codecs produce), read as native-endian words of the zero-padded bytes.
 
 use crate::hash::hash_parts;
+use crate::sync::{AtomicUsize, Ordering};
 
 const WORD: usize = core::mem::size_of::<usize>();
 
 /// A byte string the map can hash, compare against a slot and copy into one.
+///
+/// Slot words are read and written with Relaxed atomics: the callers order them (a lock, or
+/// the seqlock's fences and sequence check; see `slot.rs`).
 pub(crate) trait Bytes {
     /// Its length in bytes.
     fn len(&self) -> usize;
@@ -14,16 +18,47 @@ pub(crate) trait Bytes {
     fn word(&self, index: usize) -> usize;
     /// The map hash of the bytes.
     fn hash(&self, seed: u64) -> u64;
+
+    /// Whether `words` (exactly `len().div_ceil(WORD)` of them) hold the bytes, zero-padded.
+    #[inline]
+    fn matches(&self, words: &[AtomicUsize]) -> bool {
+        // Relaxed: see the trait docs.
+        words
+            .iter()
+            .enumerate()
+            .all(|(index, word)| word.load(Ordering::Relaxed) == self.word(index))
+    }
+
+    /// Stores the bytes, zero-padded, into `words` (exactly `len().div_ceil(WORD)` of them).
+    #[inline]
+    fn store(&self, words: &[AtomicUsize]) {
+        for (index, word) in words.iter().enumerate() {
+            // Relaxed: see the trait docs.
+            word.store(self.word(index), Ordering::Relaxed);
+        }
+    }
 }
 
 #[inline(always)]
 fn word_of(bytes: &[u8], index: usize) -> usize {
     let start = index * WORD;
+    match bytes
+        .get(start..start + WORD)
+        .and_then(|full| <[u8; WORD]>::try_from(full).ok())
+    {
+        // A whole word: one load.
+        Some(full) => usize::from_ne_bytes(full),
+        None => tail_word(bytes.get(start..).unwrap_or(&[])),
+    }
+}
+
+/// The last, partial word: fewer than `WORD` bytes, zero-padded. A byte loop, not a
+/// variable-length `memcpy` call.
+#[inline]
+fn tail_word(tail: &[u8]) -> usize {
     let mut word = [0u8; WORD];
-    if let Some(full) = bytes.get(start..start + WORD) {
-        word.copy_from_slice(full);
-    } else if let Some(tail) = bytes.get(start..) {
-        word[..tail.len()].copy_from_slice(tail);
+    for (to, from) in word.iter_mut().zip(tail) {
+        *to = *from;
     }
     usize::from_ne_bytes(word)
 }
@@ -43,6 +78,41 @@ impl Bytes for [u8] {
     fn hash(&self, seed: u64) -> u64 {
         crate::hash::hash_bytes(seed, self)
     }
+
+    #[inline(always)]
+    fn matches(&self, words: &[AtomicUsize]) -> bool {
+        let whole = self.chunks_exact(WORD);
+        let tail = whole.remainder();
+        let (full_words, tail_words) = words.split_at(words.len().min(self.len() / WORD));
+        // Relaxed: see the trait docs.
+        whole
+            .zip(full_words)
+            .all(|(bytes, word)| word.load(Ordering::Relaxed) == word_of_exact(bytes))
+            && tail_words
+                .first()
+                .is_none_or(|word| word.load(Ordering::Relaxed) == tail_word(tail))
+    }
+
+    #[inline(always)]
+    fn store(&self, words: &[AtomicUsize]) {
+        let whole = self.chunks_exact(WORD);
+        let tail = whole.remainder();
+        let (full_words, tail_words) = words.split_at(words.len().min(self.len() / WORD));
+        for (bytes, word) in whole.zip(full_words) {
+            // Relaxed: see the trait docs.
+            word.store(word_of_exact(bytes), Ordering::Relaxed);
+        }
+        if let Some(word) = tail_words.first() {
+            // Relaxed: see the trait docs.
+            word.store(tail_word(tail), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A whole word from exactly `WORD` bytes.
+#[inline(always)]
+fn word_of_exact(bytes: &[u8]) -> usize {
+    usize::from_ne_bytes(<[u8; WORD]>::try_from(bytes).unwrap_or([0; WORD]))
 }
 
 impl<T: Bytes + ?Sized> Bytes for &T {
@@ -59,6 +129,16 @@ impl<T: Bytes + ?Sized> Bytes for &T {
     #[inline(always)]
     fn hash(&self, seed: u64) -> u64 {
         (**self).hash(seed)
+    }
+
+    #[inline(always)]
+    fn matches(&self, words: &[AtomicUsize]) -> bool {
+        (**self).matches(words)
+    }
+
+    #[inline(always)]
+    fn store(&self, words: &[AtomicUsize]) {
+        (**self).store(words)
     }
 }
 
@@ -100,6 +180,31 @@ impl<'a> Joined<'a> {
 }
 
 impl Bytes for Joined<'_> {
+    #[inline]
+    fn matches(&self, words: &[AtomicUsize]) -> bool {
+        if self.head_len == 0 {
+            self.body.matches(words)
+        } else {
+            // Relaxed: see the trait docs.
+            words
+                .iter()
+                .enumerate()
+                .all(|(index, word)| word.load(Ordering::Relaxed) == self.word(index))
+        }
+    }
+
+    #[inline]
+    fn store(&self, words: &[AtomicUsize]) {
+        if self.head_len == 0 {
+            self.body.store(words);
+        } else {
+            for (index, word) in words.iter().enumerate() {
+                // Relaxed: see the trait docs.
+                word.store(self.word(index), Ordering::Relaxed);
+            }
+        }
+    }
+
     #[inline]
     fn len(&self) -> usize {
         usize::from(self.head_len) + self.body.len()

@@ -18,7 +18,6 @@
 //! costs longer probes, but never under-count, which would lose keys.
 
 use crate::error::{Corruption, Error};
-use crate::layout::SLOTS_PER_CHUNK;
 use crate::region::{ControlBlock, Phys};
 use crate::sync::Ordering;
 
@@ -182,21 +181,34 @@ pub(crate) fn physical(map: u32, slot: usize, chunk: usize) -> Result<Phys, Erro
     }))
 }
 
-/// The spare physical slot of `map`, after checking that `map` is a permutation.
+/// The spare physical slot of `map`: the one no nibble names. Nibbles 0..=8 sum to 36, so the
+/// spare is 36 minus their sum; a map whose nibbles are out of range, or that names the slot
+/// this gives, is corrupt. (A map with a duplicate that happens to pass, which only a foreign
+/// write can make, misdirects writes within the chunk's own slots; `verify` checks each map is a
+/// permutation.)
+#[inline]
 pub(crate) fn spare(map: u32, chunk: usize) -> Result<Phys, Error> {
-    let mut seen = 0u32;
-    for slot in 0..SLOTS_PER_CHUNK {
-        seen |= 1 << ((map >> (slot * 4)) & 0xf);
-    }
-    let missing = !seen & 0x1ff;
-    if seen & !0x1ff != 0 || missing.count_ones() != 1 {
-        return Err(Error::Corrupt(Corruption::SlotMap {
-            chunk: chunk as u32,
-        }));
-    }
-    Phys::new(missing.trailing_zeros()).ok_or(Error::Corrupt(Corruption::SlotMap {
+    let corrupt = Error::Corrupt(Corruption::SlotMap {
         chunk: chunk as u32,
-    }))
+    });
+    // Every nibble at most 8: none has bit 3 set together with any of bits 0..=2.
+    if map
+        & 0x8888_8888
+        & ((map & 0x7777_7777) << 1 | (map & 0x7777_7777) << 2 | (map & 0x7777_7777) << 3)
+        != 0
+    {
+        return Err(corrupt);
+    }
+    let pairs = (map & 0x0f0f_0f0f) + ((map >> 4) & 0x0f0f_0f0f);
+    let sum = pairs.wrapping_mul(0x0101_0101) >> 24;
+    let spare = 36u32.checked_sub(sum).and_then(Phys::new).ok_or(corrupt)?;
+    // No nibble may name the spare: a zero nibble in `map ^ spare * 0x1111_1111` marks one.
+    let diff = map ^ (spare.get() as u32 * 0x1111_1111);
+    let nonzero_nibbles = ((diff & 0x7777_7777).wrapping_add(0x7777_7777) | diff) & 0x8888_8888;
+    if nonzero_nibbles != 0x8888_8888 {
+        return Err(corrupt);
+    }
+    Ok(spare)
 }
 
 /// `map` with logical slot `slot` moved to physical slot `phys`.
@@ -319,8 +331,23 @@ mod tests {
     #[test]
     fn invalid_maps_are_corrupt() {
         let corrupt = Err(Error::Corrupt(Corruption::SlotMap { chunk: 3 }));
-        assert_eq!(spare(0x7654_3211, 3), corrupt); // slot 1 duplicates physical 1
+        assert_eq!(spare(0x7654_3211, 3), corrupt); // duplicate 1, sum 37: no spare
         assert_eq!(spare(0xf654_3210, 3), corrupt); // nibble 15 is out of range
+        assert_eq!(spare(0x9654_3210, 3), corrupt); // nibble 9 is out of range
         assert_eq!(physical(0xf654_3210, 7, 3), corrupt);
+        // Every map with one nibble changed is corrupt (or, rarely, another permutation).
+        for nibble in 0..8 {
+            for value in 0..16u32 {
+                let map = (IDENTITY_MAP & !(0xf << (nibble * 4))) | (value << (nibble * 4));
+                let is_permutation = {
+                    let mut seen = 0u32;
+                    for slot in 0..8 {
+                        seen |= 1 << ((map >> (slot * 4)) & 0xf);
+                    }
+                    seen & !0x1ff == 0 && seen.count_ones() == 8
+                };
+                assert_eq!(spare(map, 3).is_ok(), is_permutation, "map {map:#010x}");
+            }
+        }
     }
 }

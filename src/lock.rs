@@ -35,6 +35,9 @@ pub(crate) struct Waiter<'a> {
     owner: u32,
     liveness: &'a dyn Liveness,
     attempts: Cell<u32>,
+    /// The highest chunk whose lock this operation holds, if any: it may wait for another lock
+    /// only above it, so that operations never wait for each other in a cycle.
+    highest_held: Cell<Option<usize>>,
 }
 
 impl<'a> Waiter<'a> {
@@ -44,7 +47,18 @@ impl<'a> Waiter<'a> {
             owner,
             liveness,
             attempts: Cell::new(0),
+            highest_held: Cell::new(None),
         }
+    }
+
+    /// Records the highest chunk whose lock the operation now holds (`None`: holds none).
+    pub(crate) fn set_highest_held(&self, chunk: Option<usize>) {
+        self.highest_held.set(chunk);
+    }
+
+    /// Whether the operation may wait for `chunk`'s lock: it holds none at or above it.
+    pub(crate) fn may_wait_for(&self, chunk: usize) -> bool {
+        self.highest_held.get().is_none_or(|held| chunk > held)
     }
 
     /// Waits once more; [`Error::TimedOut`] once the liveness policy gives up.

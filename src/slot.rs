@@ -9,7 +9,7 @@
 use crate::bytes::Bytes;
 use crate::hash::MapHasher;
 use crate::region::SlotRef;
-use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, Ordering};
 use core::hash::Hasher as _;
 
 const WORD: usize = core::mem::size_of::<usize>();
@@ -62,48 +62,25 @@ impl<'a> SlotRef<'a> {
     #[inline]
     pub(crate) fn holds_key<K: Bytes + ?Sized>(&self, key: &K) -> bool {
         let len = key.len();
-        if self.key_len() != len {
-            return false;
-        }
-        // Relaxed: see the module docs. Padding past `len` is zero in the slot (writers store
-        // whole zero-padded words) and in `word`, so whole words compare equal.
-        self.key
-            .iter()
-            .take(len.div_ceil(WORD))
-            .enumerate()
-            .all(|(index, word)| word.load(Ordering::Relaxed) == key.word(index))
+        self.key_len() == len && words_equal(self.key, key, len)
     }
 
     /// Whether the stored value equals `value`. The caller holds the chunk lock, or validates.
     pub(crate) fn value_equals<V: Bytes + ?Sized>(&self, value: &V) -> bool {
         let len = value.len();
-        self.value_len() == len
-            && self
-                .value
-                .iter()
-                .take(len.div_ceil(WORD))
-                .enumerate()
-                .all(|(index, word)| word.load(Ordering::Relaxed) == value.word(index))
+        self.value_len() == len && words_equal(self.value, value, len)
     }
 
-    /// Copies the first `out.len()` value bytes into `out`. The caller checked that `out.len()`
-    /// is at most the slot's value area.
+    /// Copies the first `out.len()` value bytes into `out` (at most the value area; the copy
+    /// stops there).
     #[inline]
     pub(crate) fn copy_value(&self, out: &mut [u8]) {
-        for (piece, word) in out.chunks_mut(WORD).zip(self.value.iter()) {
-            // Relaxed: see the module docs.
-            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-            piece.copy_from_slice(&bytes[..piece.len()]);
-        }
+        copy_words(self.value, out);
     }
 
     /// Copies the first `out.len()` key bytes into `out`, as [`copy_value`](Self::copy_value).
     pub(crate) fn copy_key(&self, out: &mut [u8]) {
-        for (piece, word) in out.chunks_mut(WORD).zip(self.key.iter()) {
-            // Relaxed: see the module docs.
-            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-            piece.copy_from_slice(&bytes[..piece.len()]);
-        }
+        copy_words(self.key, out);
     }
 
     /// Hashes the stored key (of `len` bytes, at most the key area) without copying it out.
@@ -137,12 +114,39 @@ impl<'a> SlotRef<'a> {
         self.header
             .hash
             .store((entry.hash >> 32) as u32, Ordering::Relaxed);
-        for (index, word) in self.key.iter().take(key_len.div_ceil(WORD)).enumerate() {
-            word.store(entry.key.word(index), Ordering::Relaxed);
+        if let Some(words) = self.key.get(..key_len.div_ceil(WORD)) {
+            entry.key.store(words);
         }
-        for (index, word) in self.value.iter().take(value_len.div_ceil(WORD)).enumerate() {
-            word.store(entry.value.word(index), Ordering::Relaxed);
+        if let Some(words) = self.value.get(..value_len.div_ceil(WORD)) {
+            entry.value.store(words);
         }
+    }
+}
+
+/// Whether the first `len` bytes of `words` (zero-padded to whole words, as writers store them)
+/// equal `bytes`, which pads the same way.
+#[inline(always)]
+fn words_equal<B: Bytes + ?Sized>(words: &[AtomicUsize], bytes: &B, len: usize) -> bool {
+    words
+        .get(..len.div_ceil(WORD))
+        .is_some_and(|words| bytes.matches(words))
+}
+
+/// Copies `out.len()` bytes from `words` (at most all of them) into `out`: whole words first,
+/// as single stores, then the tail.
+#[inline(always)]
+fn copy_words(words: &[AtomicUsize], out: &mut [u8]) {
+    let whole = (out.len() / WORD).min(words.len());
+    let (head, tail) = out.split_at_mut(whole * WORD);
+    // Both sides cut to the same length and zipped directly: one counted loop.
+    for (piece, word) in head.chunks_exact_mut(WORD).zip(&words[..whole]) {
+        // Relaxed: see the module docs.
+        piece.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
+    if let (false, Some(word)) = (tail.is_empty(), words.get(whole)) {
+        let take = tail.len().min(WORD);
+        // Relaxed: see the module docs.
+        tail[..take].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes()[..take]);
     }
 }
 

@@ -14,6 +14,7 @@ use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error};
 use crate::lock::{self, Waiter};
 use crate::probe::Probe;
+use crate::region::SlotRef;
 use crate::sync::{Ordering, fence};
 
 /// What one chunk says about a key.
@@ -25,84 +26,155 @@ pub(super) enum InChunk {
     Absent { overflow: u32 },
 }
 
-/// Where a read puts the value it finds.
-pub(super) enum Sink<'o> {
-    /// Nowhere: the caller only wants to know whether the key is there.
-    Discard,
-    /// Copied into this buffer.
-    Copy(&'o mut [u8]),
+/// What a read does with the entry it finds, inside the seqlock window (so it may see a torn
+/// entry, and must only copy, never act on what it copies).
+pub(super) trait Sink {
+    /// Takes the value of `entry` (`value_len` bytes, at most the layout's maximum).
+    fn take(&mut self, entry: &SlotRef<'_>, value_len: usize) -> Result<(), Error>;
 }
 
+/// Takes nothing: the caller only wants to know where the key is.
+pub(super) struct Locate;
+
+impl Sink for Locate {
+    #[inline(always)]
+    fn take(&mut self, _: &SlotRef<'_>, _: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Copies the value into a buffer.
+pub(super) struct CopyInto<'o>(pub(super) &'o mut [u8]);
+
+impl Sink for CopyInto<'_> {
+    #[inline(always)]
+    fn take(&mut self, entry: &SlotRef<'_>, value_len: usize) -> Result<(), Error> {
+        let got = self.0.len();
+        let out = self.0.get_mut(..value_len).ok_or(Error::BufferTooSmall {
+            needed: value_len,
+            got,
+        })?;
+        entry.copy_value(out);
+        Ok(())
+    }
+}
+
+/// Optimistic (lock-free) attempts a reader makes at a chunk before it reads under the lock.
+const OPTIMISTIC_READS: u32 = 4;
+
 impl<'r> RawMap<'r> {
-    /// Looks `key` up in `chunk` as one validated seqlock read.
-    #[inline]
-    pub(super) fn read_chunk<K: Bytes + ?Sized>(
+    /// Looks `key` up in `chunk` as one validated seqlock read: one attempt inline, the
+    /// retries (a writer was active) out of line.
+    #[inline(always)]
+    pub(super) fn read_chunk<K: Bytes + ?Sized, S: Sink>(
         &self,
         chunk: usize,
         key: &K,
         tag: u8,
         class: u32,
-        sink: &mut Sink<'_>,
+        sink: &mut S,
         waiter: &Waiter<'_>,
     ) -> Result<InChunk, Error> {
-        let control = self.region.control(chunk);
-        loop {
-            // Acquire: pairs with the Release store in `ChunkGuard::end_write`.
-            let seq = control.seq.load(Ordering::Acquire);
-            if seq & 1 == 0 {
-                let outcome = self.scan_chunk(chunk, key, tag, class, sink);
-                // Acquire fence, then a Relaxed load: pairs with the Release fence in
-                // `ChunkGuard::begin_write`, so if any load above saw a write of a newer
-                // window, this load sees that window's odd (or a later) sequence.
-                fence(Ordering::Acquire);
-                if control.seq.load(Ordering::Relaxed) == seq {
-                    return outcome;
-                }
-            }
-            lock::reader_wait(control, waiter)?;
+        match self.try_read_chunk(chunk, key, tag, class, sink) {
+            Some(outcome) => outcome,
+            None => self.read_chunk_contended(chunk, key, tag, class, sink, waiter),
         }
     }
 
-    /// One unvalidated pass over a chunk: the result means nothing until the sequence check.
-    #[inline]
-    fn scan_chunk<K: Bytes + ?Sized>(
+    /// Retries a chunk read that a writer disturbed. Under steady writes to the chunk a
+    /// seqlock reader might never see it stable, so after [`OPTIMISTIC_READS`] failed attempts
+    /// the reader takes the chunk's lock and reads under it (waiting for it only where the
+    /// operation's lock order allows; see [`Waiter::may_wait_for`], else trying).
+    #[cold]
+    #[inline(never)]
+    fn read_chunk_contended<K: Bytes + ?Sized, S: Sink>(
         &self,
         chunk: usize,
         key: &K,
         tag: u8,
         class: u32,
-        sink: &mut Sink<'_>,
+        sink: &mut S,
+        waiter: &Waiter<'_>,
     ) -> Result<InChunk, Error> {
         let control = self.region.control(chunk);
-        let tags = Tags::load(control);
-        let mut map = None;
-        for slot in tags.matching(tag) {
-            // Acquire (the tags too, in `Tags::load`): pairs with the Release store that published
-            // the slot map (or tag), so the slot it names is read complete. The sequence check
-            // already gives that between live writers; this also covers a writer that died after
-            // publishing, whose sequence was repaired by a process that never read its stores.
-            let map = *map.get_or_insert_with(|| control.map.load(Ordering::Acquire));
-            let entry = self.region.slot(chunk, chunk::physical(map, slot, chunk)?);
-            if !entry.holds_key(key) {
-                continue;
-            }
-            let value_len = entry.value_len();
-            if let Sink::Copy(out) = sink {
-                if value_len > self.layout.max_value_len() {
-                    return Err(Error::Corrupt(Corruption::SlotLength {
-                        chunk: chunk as u32,
-                        slot: slot as u8,
-                    }));
-                }
-                let Some(out) = out.get_mut(..value_len) else {
-                    return Err(Error::BufferTooSmall {
-                        needed: value_len,
-                        got: out.len(),
-                    });
+        let mut failed = 1;
+        loop {
+            if failed >= OPTIMISTIC_READS {
+                let guard = if waiter.may_wait_for(chunk) {
+                    Some(lock::lock(control, waiter)?)
+                } else {
+                    lock::try_lock(control, waiter)
                 };
-                entry.copy_value(out);
+                if let Some(_guard) = guard {
+                    // Holding the lock, no writer can change the chunk: one pass is valid.
+                    return self.scan_chunk(chunk, key, tag, class, sink);
+                }
             }
-            return Ok(InChunk::Found { slot, value_len });
+            lock::reader_wait(control, waiter)?;
+            if let Some(outcome) = self.try_read_chunk(chunk, key, tag, class, sink) {
+                return outcome;
+            }
+            failed += 1;
+        }
+    }
+
+    /// One attempt: `None` if a writer changed the chunk meanwhile.
+    #[inline(always)]
+    pub(super) fn try_read_chunk<K: Bytes + ?Sized, S: Sink>(
+        &self,
+        chunk: usize,
+        key: &K,
+        tag: u8,
+        class: u32,
+        sink: &mut S,
+    ) -> Option<Result<InChunk, Error>> {
+        let control = self.region.control(chunk);
+        // Acquire: pairs with the Release store in `ChunkGuard::end_write`.
+        let seq = control.seq.load(Ordering::Acquire);
+        if seq & 1 != 0 {
+            return None;
+        }
+        let outcome = self.scan_chunk(chunk, key, tag, class, sink);
+        // Acquire fence, then a Relaxed load: pairs with the Release fence in
+        // `ChunkGuard::begin_write`, so if any load above saw a write of a newer window, this
+        // load sees that window's odd (or a later) sequence.
+        fence(Ordering::Acquire);
+        (control.seq.load(Ordering::Relaxed) == seq).then_some(outcome)
+    }
+
+    /// One unvalidated pass over a chunk: the result means nothing until the sequence check.
+    #[inline(always)]
+    pub(super) fn scan_chunk<K: Bytes + ?Sized, S: Sink>(
+        &self,
+        chunk: usize,
+        key: &K,
+        tag: u8,
+        class: u32,
+        sink: &mut S,
+    ) -> Result<InChunk, Error> {
+        let control = self.region.control(chunk);
+        let matching = Tags::load(control).matching(tag);
+        if !matching.is_empty() {
+            // Acquire (the tags too, in `Tags::load`): pairs with the Release store that
+            // published the slot map (or tag), so the slot it names is read complete. The
+            // sequence check already gives that between live writers; this also covers a writer
+            // that died after publishing, whose sequence was repaired by a process that never
+            // read its stores.
+            let map = control.map.load(Ordering::Acquire);
+            for slot in matching {
+                let entry = self.region.slot(chunk, chunk::physical(map, slot, chunk)?);
+                if entry.holds_key(key) {
+                    let value_len = entry.value_len();
+                    if value_len > self.layout.max_value_len() {
+                        return Err(Error::Corrupt(Corruption::SlotLength {
+                            chunk: chunk as u32,
+                            slot: slot as u8,
+                        }));
+                    }
+                    sink.take(&entry, value_len)?;
+                    return Ok(InChunk::Found { slot, value_len });
+                }
+            }
         }
         // Relaxed: overflow counters are not covered by the sequence; a reader that sees zero
         // here linearizes at this load, before any insert that would raise it (inserts raise it
@@ -112,13 +184,65 @@ impl<'r> RawMap<'r> {
         })
     }
 
-    /// Finds `key`: its chunk, slot and value length; copies the value into `sink`.
-    #[inline]
-    pub(super) fn find<K: Bytes + ?Sized>(
+    /// The common case of a lookup in one straight pass: the key's home chunk, read once with
+    /// no writer in the way. `None` when that pass is not conclusive (a writer was active, the
+    /// key may lie past its home chunk, or anything that needs an error), for the caller to take
+    /// the general path, which repeats the work with every check and retry.
+    #[inline(always)]
+    fn find_at_home<K: Bytes + ?Sized, S: Sink>(
         &self,
         key: &K,
         hash: u64,
-        sink: &mut Sink<'_>,
+        sink: &mut S,
+    ) -> Option<Option<usize>> {
+        let probe = self.probe(hash);
+        let control = self.region.control(probe.home);
+        // Acquire: as in `try_read_chunk`.
+        let seq = control.seq.load(Ordering::Acquire);
+        let mut matching = Tags::load(control).matching(tag_of(hash));
+        let found = match matching.next() {
+            None => None,
+            Some(first) => {
+                // Acquire: as in `scan_chunk`.
+                let map = control.map.load(Ordering::Acquire);
+                let mut slot = first;
+                loop {
+                    let entry = self
+                        .region
+                        .slot(probe.home, chunk::physical(map, slot, probe.home).ok()?);
+                    if entry.holds_key(key) {
+                        let value_len = entry.value_len();
+                        if value_len > self.layout.max_value_len() {
+                            return None;
+                        }
+                        sink.take(&entry, value_len).ok()?;
+                        break Some(value_len);
+                    }
+                    slot = match matching.next() {
+                        Some(next) => next,
+                        None => break None,
+                    };
+                }
+            }
+        };
+        // Relaxed: as in `scan_chunk`.
+        if found.is_none()
+            && chunk::overflow_count(control.overflow.load(Ordering::Relaxed), probe.class) != 0
+        {
+            return None;
+        }
+        // As in `try_read_chunk`.
+        fence(Ordering::Acquire);
+        (seq & 1 == 0 && control.seq.load(Ordering::Relaxed) == seq).then_some(found)
+    }
+
+    /// Finds `key`: its chunk, slot and value length; gives the value to `sink`.
+    #[inline(always)]
+    pub(super) fn find<K: Bytes + ?Sized, S: Sink>(
+        &self,
+        key: &K,
+        hash: u64,
+        sink: &mut S,
         waiter: &Waiter<'_>,
     ) -> Result<Option<(usize, usize, usize)>, Error> {
         let tag = tag_of(hash);
@@ -131,12 +255,12 @@ impl<'r> RawMap<'r> {
     }
 
     #[inline(never)]
-    fn find_past_home<K: Bytes + ?Sized>(
+    fn find_past_home<K: Bytes + ?Sized, S: Sink>(
         &self,
         probe: Probe,
         key: &K,
         tag: u8,
-        sink: &mut Sink<'_>,
+        sink: &mut S,
         waiter: &Waiter<'_>,
     ) -> Result<Option<(usize, usize, usize)>, Error> {
         // Each chunk at most once: a corrupt region with every overflow counter set cannot
@@ -151,26 +275,39 @@ impl<'r> RawMap<'r> {
         Ok(None)
     }
 
+    #[inline]
     pub(crate) fn get_bytes<K: Bytes + ?Sized>(
         &self,
         key: &K,
         out: &mut [u8],
     ) -> Result<Option<usize>, Error> {
         self.check_key(key.len())?;
-        let found = self.find(
-            key,
-            key.hash(self.seed),
-            &mut Sink::Copy(out),
-            &self.waiter(),
-        )?;
+        let hash = key.hash(self.seed);
+        match self.find_at_home(key, hash, &mut CopyInto(out)) {
+            Some(found) => Ok(found),
+            None => self.get_slow(key, hash, out),
+        }
+    }
+
+    #[inline(never)]
+    fn get_slow<K: Bytes + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, Error> {
+        let found = self.find(key, hash, &mut CopyInto(out), &self.waiter())?;
         Ok(found.map(|(_, _, value_len)| value_len))
     }
 
+    #[inline]
     pub(crate) fn contains_bytes<K: Bytes + ?Sized>(&self, key: &K) -> Result<bool, Error> {
         self.check_key(key.len())?;
-        Ok(self
-            .find(key, key.hash(self.seed), &mut Sink::Discard, &self.waiter())?
-            .is_some())
+        let hash = key.hash(self.seed);
+        match self.find_at_home(key, hash, &mut Locate) {
+            Some(found) => Ok(found.is_some()),
+            None => Ok(self.find(key, hash, &mut Locate, &self.waiter())?.is_some()),
+        }
     }
 
     /// Copies the value of `key` into `out` and returns its length, or `None` if the key is absent.

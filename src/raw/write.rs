@@ -18,7 +18,7 @@
 //! home check it again once they hold that chunk's lock.
 
 use super::RawMap;
-use super::read::Sink;
+use super::read::{InChunk, Locate};
 use crate::bytes::Bytes;
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error, ValueProblem};
@@ -70,46 +70,49 @@ impl Current<'_> {
     }
 }
 
-/// Where a write acts: the slot its key is in, or a free slot for it.
-struct Target<'r> {
-    chunk: usize,
-    slot: usize,
-    /// Whether the key is in the slot (else the slot is free for it).
-    present: bool,
-    /// The chunk's lock: `None` exactly when the chunk is the home chunk, whose lock
-    /// [`Locked`] holds (`lock_key` is the only place that makes a `Target`).
-    guard: Option<ChunkGuard<'r>>,
-}
-
-/// The locks a write holds and what it found under them.
-struct Locked<'r> {
-    probe: Probe,
-    home: ChunkGuard<'r>,
-    target: Option<Target<'r>>,
-}
-
-/// A target's place: chunk, logical slot, and whether the key is there.
+/// Where a write acts: a slot of a chunk whose lock it holds, and whether the key is in it
+/// (else the slot is free for the key).
 #[derive(Clone, Copy)]
-struct Place {
+struct Spot {
     chunk: usize,
     slot: usize,
     present: bool,
+}
+
+/// What the home chunk alone says about a write (see `spot_at_home`).
+enum AtHome {
+    /// Decided: the key's spot, or `None` (absent, and nothing to insert or no need to).
+    Decided(Option<Spot>),
+    /// The home chunk does not decide: the general path must look further.
+    Beyond,
+}
+
+/// What a writer's probe found (see `probe_for_write`).
+enum Probed {
+    /// The key is in this chunk and logical slot.
+    Found(usize, usize),
+    /// The key is absent.
+    Absent,
+    /// This chunk is being written; read it under its lock.
+    Busy(usize),
+}
+
+/// The locks a write holds on the general path, and where it acts.
+struct Locked<'r> {
+    home: ChunkGuard<'r>,
+    /// The lock of the spot's chunk when that is not the home chunk; `lock_key_beyond_home`,
+    /// the only place that makes a `Locked`, keeps it exactly then.
+    other: Option<ChunkGuard<'r>>,
+    spot: Option<Spot>,
 }
 
 impl<'r> Locked<'r> {
-    /// The target's place, and the guard of its chunk.
-    fn target(&mut self) -> Option<(Place, &mut ChunkGuard<'r>)> {
-        let target = self.target.as_mut()?;
-        let place = Place {
-            chunk: target.chunk,
-            slot: target.slot,
-            present: target.present,
-        };
-        let guard = match &mut target.guard {
-            Some(guard) => guard,
+    /// The guard of the spot's chunk.
+    fn spot_guard(&mut self) -> &mut ChunkGuard<'r> {
+        match &mut self.other {
+            Some(other) => other,
             None => &mut self.home,
-        };
-        Some((place, guard))
+        }
     }
 }
 
@@ -141,10 +144,19 @@ fn removed_fence() {
     crate::sync::fence(Ordering::SeqCst);
 }
 
+/// A write's key, with what the write derives from it once.
+struct Write<'k, K: ?Sized> {
+    key: &'k K,
+    key_len: usize,
+    hash: u64,
+    probe: Probe,
+}
+
 impl<'r> RawMap<'r> {
     /// Locks `key`'s home chunk (and the chunk it is in, or a chunk with room for it when
     /// `may_insert`), lets `decide` choose from the current entry, and applies the choice.
     /// `decide` runs exactly once unless an error comes first, and nothing changes if it fails.
+    #[inline(always)]
     pub(crate) fn write_op<K, P, R>(
         &self,
         key: &K,
@@ -158,14 +170,59 @@ impl<'r> RawMap<'r> {
         let key_len = key.len();
         self.check_key(key_len)?;
         let hash = key.hash(self.seed);
+        let probe = self.probe(hash);
         let waiter = self.waiter();
-        let mut locked = self.lock_key(key, hash, may_insert, &waiter)?;
-        let current = match &locked.target {
-            Some(target) if target.present => {
-                let entry = self.locked_slot(target.chunk, target.slot)?;
+        let mut home = lock::lock(self.region.control(probe.home), &waiter)?;
+        let write = Write {
+            key,
+            key_len,
+            hash,
+            probe,
+        };
+        let (result, removed_from) = match self.spot_at_home(&write, may_insert) {
+            AtHome::Decided(spot) => {
+                let outcome = self.apply(&mut home, &write, spot, decide);
+                drop(home);
+                outcome?
+            }
+            AtHome::Beyond => {
+                drop(home);
+                let mut locked = self.lock_key_beyond_home(&write, may_insert, &waiter)?;
+                let spot = locked.spot;
+                let outcome = self.apply(locked.spot_guard(), &write, spot, decide);
+                drop(locked);
+                outcome?
+            }
+        };
+        // With the locks released, lower the counters of the chunks a removed entry had passed.
+        if let Some(chunk) = removed_from {
+            self.lower_overflow(probe, chunk);
+        }
+        Ok(result)
+    }
+
+    /// Lets `decide` choose from the entry at `spot` and applies the choice, holding the lock
+    /// of the key's home chunk and `guard`, the lock of `spot`'s chunk. Returns `decide`'s
+    /// result and, after a removal, the chunk removed from (whose overflow counters the caller
+    /// lowers once it has released the locks).
+    #[inline(always)]
+    fn apply<K, P, R>(
+        &self,
+        guard: &mut ChunkGuard<'_>,
+        write: &Write<'_, K>,
+        spot: Option<Spot>,
+        decide: impl FnOnce(Option<Current<'r>>) -> Result<(Action<P>, R), Error>,
+    ) -> Result<(R, Option<usize>), Error>
+    where
+        K: Bytes + ?Sized,
+        P: Bytes,
+    {
+        let current = match spot {
+            Some(spot) if spot.present => {
+                let entry = self.locked_slot(spot.chunk, spot.slot)?;
                 let value_len = entry.value_len();
                 if value_len > self.layout.max_value_len() {
-                    let (chunk, slot) = (target.chunk as u32, target.slot as u8);
+                    let (chunk, slot) = (spot.chunk as u32, spot.slot as u8);
                     return Err(Error::Corrupt(Corruption::SlotLength { chunk, slot }));
                 }
                 Some(Current {
@@ -175,9 +232,8 @@ impl<'r> RawMap<'r> {
             }
             _ => None,
         };
-        let present = current.is_some();
         let (action, result) = decide(current)?;
-        let probe = locked.probe;
+        let mut removed_from = None;
         match action {
             Action::Keep => {}
             Action::Put(value) => {
@@ -185,59 +241,99 @@ impl<'r> RawMap<'r> {
                 // caller's `AsRef` with interior mutability) cannot slip an unchecked one in.
                 let value_len = value.len();
                 self.check_value(value_len)?;
-                let (target, guard) = locked.target().ok_or(Error::TableFull)?;
+                let spot = spot.ok_or(Error::TableFull)?;
                 let entry = Entry {
-                    key,
-                    key_len,
+                    key: write.key,
+                    key_len: write.key_len,
                     value: &value,
                     value_len,
-                    hash,
+                    hash: write.hash,
                     stamp: 0,
                 };
-                if present {
-                    self.replace(guard, target.chunk, target.slot, entry)?;
+                if spot.present {
+                    self.replace(guard, spot.chunk, spot.slot, entry)?;
                 } else {
-                    self.place(guard, probe, target.chunk, target.slot, entry)?;
+                    self.place(guard, write.probe, spot.chunk, spot.slot, entry)?;
                 }
             }
             Action::Remove => {
-                if let Some((target, guard)) = locked.target().filter(|(target, _)| target.present)
-                {
-                    let chunk = target.chunk;
+                if let Some(spot) = spot.filter(|spot| spot.present) {
                     guard.begin_write();
-                    chunk::store_tag(self.region.control(chunk), target.slot, 0);
+                    chunk::store_tag(self.region.control(spot.chunk), spot.slot, 0);
                     guard.end_write();
                     removed_fence();
-                    drop(locked);
-                    self.lower_overflow(probe, chunk);
+                    removed_from = Some(spot.chunk);
                 }
             }
         }
-        Ok(result)
+        Ok((result, removed_from))
     }
 
     /// The slot holding logical slot `slot` of a chunk this thread has locked.
+    #[inline]
     fn locked_slot(&self, chunk: usize, slot: usize) -> Result<SlotRef<'r>, Error> {
         // Relaxed: the chunk lock's Acquire ordered this load after the last holder's stores.
         let map = self.region.control(chunk).map.load(Ordering::Relaxed);
         Ok(self.region.slot(chunk, chunk::physical(map, slot, chunk)?))
     }
 
-    /// Takes the locks for a write of `key`: its home chunk's, then, if the key is in another
-    /// chunk (or, when `may_insert`, the first chunk with room for it is another), that one's.
+    /// The common cases of a write, decided from the home chunk alone while holding its lock
+    /// (so it cannot change): the key is there; or it is absent (the home chunk's overflow
+    /// counter for its class is zero) and either need not be inserted or has room at home.
+    #[inline(always)]
+    fn spot_at_home<K: Bytes + ?Sized>(&self, write: &Write<'_, K>, may_insert: bool) -> AtHome {
+        let chunk = write.probe.home;
+        let control = self.region.control(chunk);
+        let tags = Tags::load(control);
+        let matching = tags.matching(tag_of(write.hash));
+        if !matching.is_empty() {
+            // Relaxed: we hold the chunk lock.
+            let map = control.map.load(Ordering::Relaxed);
+            for slot in matching {
+                let Ok(phys) = chunk::physical(map, slot, chunk) else {
+                    return AtHome::Beyond;
+                };
+                if self.region.slot(chunk, phys).holds_key(write.key) {
+                    return AtHome::Decided(Some(Spot {
+                        chunk,
+                        slot,
+                        present: true,
+                    }));
+                }
+            }
+        }
+        // Relaxed: overflow counters are raised before an entry past them is published, and
+        // every writer of this key holds the lock we hold.
+        if chunk::overflow_count(control.overflow.load(Ordering::Relaxed), write.probe.class) != 0 {
+            return AtHome::Beyond;
+        }
+        match (may_insert, tags.empty().first()) {
+            (false, _) => AtHome::Decided(None),
+            (true, Some(slot)) => AtHome::Decided(Some(Spot {
+                chunk,
+                slot,
+                present: false,
+            })),
+            (true, None) => AtHome::Beyond,
+        }
+    }
+
+    /// Takes the locks for a write of `key` when its home chunk alone does not decide: the home
+    /// chunk's, then, if the key is in another chunk (or, when `may_insert`, the first chunk
+    /// with room for it is another), that one's.
     ///
     /// Locks are only ever waited for in increasing chunk order, so writers cannot deadlock:
     /// holding the home lock, a writer waits for a higher chunk directly; for a lower one it
     /// releases the home lock and starts again, taking both in order (and checking again what
     /// it found, since it let go of the home lock).
-    fn lock_key<K: Bytes + ?Sized>(
+    #[inline(never)]
+    fn lock_key_beyond_home<K: Bytes + ?Sized>(
         &self,
-        key: &K,
-        hash: u64,
+        write: &Write<'_, K>,
         may_insert: bool,
         waiter: &Waiter<'_>,
     ) -> Result<Locked<'r>, Error> {
-        let probe = self.probe(hash);
+        let (key, hash, probe) = (write.key, write.hash, write.probe);
         let home = probe.home;
         // A second chunk to lock together with the home chunk, learned on an earlier round.
         let mut also = None;
@@ -245,7 +341,16 @@ impl<'r> RawMap<'r> {
             let (home_guard, mut other) = self.lock_in_order(home, also, waiter)?;
             // Holding the home lock, no other writer can add or remove this key, so where it is
             // now is where it stays (only `clear` may still remove it; checked below).
-            let found = self.find(key, hash, &mut Sink::Discard, waiter)?;
+            let found = match self.probe_for_write(write, also, waiter)? {
+                Probed::Found(chunk, slot) => Some((chunk, slot, 0)),
+                Probed::Absent => None,
+                Probed::Busy(chunk) => {
+                    // Read it under its lock instead, and keep that lock for the write.
+                    also = Some(chunk);
+                    drop((home_guard, other));
+                    continue;
+                }
+            };
             let wanted = match found {
                 Some((chunk, _, _)) => Some(chunk),
                 None if may_insert => self.first_with_room(probe),
@@ -253,9 +358,9 @@ impl<'r> RawMap<'r> {
             };
             let Some(chunk) = wanted else {
                 return Ok(Locked {
-                    probe,
                     home: home_guard,
-                    target: None,
+                    other: None,
+                    spot: None,
                 });
             };
             let guard = if chunk == home {
@@ -275,31 +380,29 @@ impl<'r> RawMap<'r> {
             };
             drop(other);
             let control = self.region.control(chunk);
-            let target = match found {
+            let spot = match found {
                 // `clear` may have emptied the slot (and another key taken it) before we
                 // locked its chunk; it cannot touch the home chunk, whose lock we held.
                 Some((_, slot, _)) => (chunk == home
                     || (Tags::load(control).get(slot) == tag_of(hash)
                         && self.locked_slot(chunk, slot)?.holds_key(key)))
-                .then_some(Target {
+                .then_some(Spot {
                     chunk,
                     slot,
                     present: true,
-                    guard,
                 }),
                 // Another writer may have filled the chunk between our look and our lock.
-                None => Tags::load(control).empty().first().map(|slot| Target {
+                None => Tags::load(control).empty().first().map(|slot| Spot {
                     chunk,
                     slot,
                     present: false,
-                    guard,
                 }),
             };
-            if target.is_some() {
+            if spot.is_some() {
                 return Ok(Locked {
-                    probe,
                     home: home_guard,
-                    target,
+                    other: guard,
+                    spot,
                 });
             }
             drop(home_guard);
@@ -307,8 +410,51 @@ impl<'r> RawMap<'r> {
         }
     }
 
+    /// Looks for the key along its probe sequence on a writer's behalf, holding the locks of
+    /// its home chunk and of `also` (whose reads are therefore stable). A chunk that a first
+    /// optimistic read finds busy, and whose lock the writer could take in order, is reported
+    /// as [`Probed::Busy`] instead of waited on: the writer then takes its lock and keeps it
+    /// (a reader that waits for a chunk under steady writes, then locks it for the write,
+    /// pays for the contention twice).
+    fn probe_for_write<K: Bytes + ?Sized>(
+        &self,
+        write: &Write<'_, K>,
+        also: Option<usize>,
+        waiter: &Waiter<'_>,
+    ) -> Result<Probed, Error> {
+        let (home, tag, class) = (write.probe.home, tag_of(write.hash), write.probe.class);
+        let highest_held = also.map_or(home, |also| also.max(home));
+        for chunk in write.probe.chunks() {
+            let held = chunk == home || Some(chunk) == also;
+            let outcome = if held {
+                self.scan_chunk(chunk, write.key, tag, class, &mut Locate)?
+            } else {
+                match self.try_read_chunk(chunk, write.key, tag, class, &mut Locate) {
+                    Some(outcome) => outcome?,
+                    None if also.is_none() && chunk > highest_held => {
+                        return Ok(Probed::Busy(chunk));
+                    }
+                    None => {
+                        waiter.set_highest_held(Some(highest_held));
+                        let outcome =
+                            self.read_chunk(chunk, write.key, tag, class, &mut Locate, waiter);
+                        waiter.set_highest_held(None);
+                        outcome?
+                    }
+                }
+            };
+            match outcome {
+                InChunk::Found { slot, .. } => return Ok(Probed::Found(chunk, slot)),
+                InChunk::Absent { overflow: 0 } => return Ok(Probed::Absent),
+                InChunk::Absent { .. } => {}
+            }
+        }
+        Ok(Probed::Absent)
+    }
+
     /// Locks `home`, and `also` if given, in increasing chunk order.
     #[allow(clippy::type_complexity)]
+    #[inline]
     fn lock_in_order(
         &self,
         home: usize,
@@ -331,6 +477,7 @@ impl<'r> RawMap<'r> {
 
     /// The first chunk in `probe` with an empty slot (a hint, except for the home chunk,
     /// which the caller has locked).
+    #[inline]
     fn first_with_room(&self, probe: Probe) -> Option<usize> {
         probe
             .chunks()
@@ -629,7 +776,7 @@ impl<'r> RawMap<'r> {
         hash: u64,
     ) -> Result<Option<(usize, usize)>, Error> {
         Ok(self
-            .find(key, hash, &mut Sink::Discard, &self.waiter())?
+            .find(key, hash, &mut Locate, &self.waiter())?
             .map(|(chunk, slot, _)| (chunk, slot)))
     }
 }

@@ -7,7 +7,7 @@ mod support;
 
 use shared_hashmap::{Error, Layout, RawMap, hash_bytes, region_bytes};
 use std::time::{Duration, Instant};
-use support::{TestLiveness, attach_shared, memory};
+use support::{SharedMemory, TestLiveness, memory};
 
 /// Fewer cases under Miri, which is ~1000 times slower.
 const CASES: u64 = if cfg!(miri) { 8 } else { 3000 };
@@ -162,7 +162,8 @@ fn scribbled_maps_never_panic_or_hang() {
         }
         let liveness = if case % 2 == 0 { &alive } else { &all_dead };
         let started = Instant::now();
-        let map = attach_shared(&region, liveness);
+        let shared = SharedMemory::new(region);
+        let map = shared.attach(liveness);
         for _ in 0..3 {
             exercise(&map, &mut rng);
         }
@@ -192,7 +193,8 @@ fn a_map_whose_every_lock_is_held_by_a_live_owner_still_answers_reads() {
     }
     let mut liveness = TestLiveness::new(1, support::no_dead());
     liveness.max_attempts = 100;
-    let map = attach_shared(&region, &liveness);
+    let shared = SharedMemory::new(region);
+    let map = shared.attach(&liveness);
     for k in 0..30u64 {
         assert_eq!(
             map.get_into::<8>(&k.to_le_bytes()).unwrap().unwrap(),

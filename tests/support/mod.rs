@@ -60,14 +60,77 @@ pub fn memory(layout: &Layout) -> Vec<u64> {
     vec![0u64; layout.region_size().div_ceil(8)]
 }
 
-/// A second handle on the map in `memory`, as another process would have: its own liveness.
-///
-/// The memory must already hold a map, stay alive and be accessed only through map handles
-/// while the returned handle lives.
-pub fn attach_shared<'r>(memory: &'r [u64], liveness: &'r TestLiveness) -> RawMap<'r> {
-    let len = std::mem::size_of_val(memory);
-    // SAFETY: the memory outlives `'r` and the tests touch it only through map handles.
-    unsafe { RawMap::attach_raw(memory.as_ptr().cast_mut().cast(), len, liveness) }.unwrap()
+/// Memory that several map handles share, as processes share a mapping: owned through a raw
+/// pointer, so no reference to its bytes exists while handles use it.
+pub struct SharedMemory {
+    base: *mut u64,
+    words: usize,
+}
+
+// SAFETY: the memory is only reached through map handles, which access it atomically.
+unsafe impl Send for SharedMemory {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedMemory {}
+
+impl SharedMemory {
+    /// Takes over `words` (for example a region a test prepared, or scribbled on).
+    pub fn new(words: Vec<u64>) -> Self {
+        let words = words.into_boxed_slice();
+        let len = words.len();
+        SharedMemory {
+            base: Box::into_raw(words).cast(),
+            words: len,
+        }
+    }
+
+    /// Memory for `layout`, formatted as an empty map.
+    pub fn formatted(layout: Layout) -> Self {
+        SharedMemory::formatted_with_seed(layout, 1)
+    }
+
+    /// Memory for `layout`, formatted as an empty map with hash seed `seed`.
+    pub fn formatted_with_seed(layout: Layout, seed: u64) -> Self {
+        let mut words = memory(&layout);
+        let _ =
+            RawMap::init_with_seed(shared_hashmap::region_bytes(&mut words), layout, seed).unwrap();
+        SharedMemory::new(words)
+    }
+
+    /// A handle with any liveness.
+    pub fn attach_with<'r>(&'r self, liveness: &'r dyn shared_hashmap::Liveness) -> RawMap<'r> {
+        // SAFETY: the memory lives as long as `self`, and is reached only through handles and
+        // `atomic_u32`.
+        unsafe { RawMap::attach_raw(self.base.cast(), self.words * 8, liveness) }.unwrap()
+    }
+
+    /// The 32-bit word at byte `offset` (a multiple of 4), to inspect or set a control word
+    /// as another process might.
+    pub fn atomic_u32(&self, offset: usize) -> &std::sync::atomic::AtomicU32 {
+        assert!(offset % 4 == 0 && offset + 4 <= self.words * 8);
+        // SAFETY: in bounds and aligned (checked above; `base` is 8-aligned); every access to
+        // the memory is atomic, and the reference lives no longer than `self`.
+        unsafe {
+            &*self
+                .base
+                .cast::<u8>()
+                .add(offset)
+                .cast::<std::sync::atomic::AtomicU32>()
+        }
+    }
+
+    /// A handle on the map in this memory, as another process would have: its own liveness.
+    pub fn attach<'r>(&'r self, liveness: &'r TestLiveness) -> RawMap<'r> {
+        // SAFETY: the memory lives as long as `self`, and is reached only through handles.
+        unsafe { RawMap::attach_raw(self.base.cast(), self.words * 8, liveness) }.unwrap()
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `words` came from `Box::into_raw` of a boxed slice of this length,
+        // and every handle borrowing `self` is gone.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.base, self.words)) });
+    }
 }
 
 /// A value that proves its own integrity: writer, sequence number, a length that varies with
