@@ -65,6 +65,14 @@ pub trait Decode: Sized {
     fn decode(bytes: &[u8]) -> Result<Self, Error>;
 }
 
+/// A type that can be both stored and read back: every [`Encode`] + [`Decode`] type. Keys of
+/// maps that are iterated, and values that are read, need it; unsized types such as `str` and
+/// `[u8]` are [`Encode`] only (they can be written, and read back as `heapless::String<N>` or
+/// `heapless::Vec<u8, N>`).
+pub trait Codec: Encode + Decode {}
+
+impl<T: Encode + Decode> Codec for T {}
+
 /// A fixed-size byte buffer, made zeroed (what [`Decode::Buffer`] is).
 pub trait Buffer: AsMut<[u8]> {
     /// A buffer of zeros.

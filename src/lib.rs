@@ -12,7 +12,8 @@
 //! (through the [`hash32`] trait) that every process and architecture computes alike.
 //!
 //! [`RawMap`] maps byte strings to byte strings; [`Map`] adds typed keys and values through
-//! [`Encode`] and [`Decode`], including the tagged [`Value`] that the Python package uses. The
+//! [`Encode`] and [`Decode`] (together, [`Codec`]), including the tagged [`Value`] that the
+//! Python package uses. The
 //! `shared-hashmap-posix` crate puts maps into POSIX shared memory by name.
 //!
 //! ```
@@ -70,7 +71,7 @@ mod sync;
 mod typed;
 mod value;
 
-pub use codec::{Buffer, Decode, Encode, Encoded};
+pub use codec::{Buffer, Codec, Decode, Encode, Encoded};
 pub use error::{Corruption, Error, LayoutProblem, ValueProblem};
 pub use hash::{MapHasher, hash_bytes};
 pub use header::FORMAT_VERSION;

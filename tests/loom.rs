@@ -1,7 +1,8 @@
 //! Loom models of the chunk protocol, run on the crate's real code (under `cfg(loom)` the
-//! region is backed by loom's atomics): two inserters of one key, a read during an update, a
-//! read during a remove, an iteration during a remove-and-reinsert, and a lock taken over from
-//! a dead owner.
+//! region is backed by loom's atomics): two inserters of one key, a read during updates, a
+//! read during a remove, a read during a remove and reuse of the slot, an iteration during a
+//! remove-and-reinsert, and a lock taken over from a dead owner. Each was checked to fail with
+//! the protocol step it covers taken out.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
 
@@ -116,6 +117,25 @@ mod tests {
                 9
             );
             assert!(remover.join().unwrap());
+            assert_eq!(map.get_into::<16>(b"k").unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn a_read_during_a_remove_and_reuse_of_the_slot_sees_the_value_or_nothing() {
+        loom::model(|| {
+            let map = map(liveness(1, 0, never_dead()));
+            map.insert(b"k", &value(1)).unwrap();
+            // Removal bumps no sequence; the insert that reuses `k`'s slot (the first empty
+            // one) for `x` must make a read of `k` that overlaps it retry.
+            let writer = thread::spawn(move || {
+                map.remove(b"k").unwrap();
+                map.insert(b"x", &value(2)).unwrap();
+            });
+            if let Some(bytes) = map.get_into::<16>(b"k").unwrap() {
+                assert_eq!(assert_whole(&bytes), 1);
+            }
+            writer.join().unwrap();
             assert_eq!(map.get_into::<16>(b"k").unwrap(), None);
         });
     }

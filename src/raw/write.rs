@@ -11,8 +11,9 @@
 //!   slot, publish it by setting its tag (a writer that dies before the tag leaves nothing;
 //!   one that dies after leaves the complete entry, and at most an over-count);
 //! - replace: write the chunk's spare physical slot, publish it with one store of the slot map;
-//! - remove: clear the tag, then lower the overflow counters (a death between the two leaves
-//!   an over-count: a slightly longer probe, never a lost key).
+//! - remove: clear the tag (no sequence bump: no slot is written), then lower the overflow
+//!   counters (a death between the two leaves an over-count: a slightly longer probe, never a
+//!   lost key).
 //!
 //! `clear` locks one chunk at a time, so writers that find their key in a chunk other than its
 //! home check it again once they hold that chunk's lock.
@@ -258,9 +259,11 @@ impl<'r> RawMap<'r> {
             }
             Action::Remove => {
                 if let Some(spot) = spot.filter(|spot| spot.present) {
-                    guard.begin_write();
+                    // No sequence bump: a removal writes no slot, it only clears a tag. A reader
+                    // that saw the tag set reads an entry that is still whole; the slot is only
+                    // rewritten by a later insert or update, which bumps the sequence and so
+                    // fails any read that overlapped it.
                     chunk::store_tag(self.region.control(spot.chunk), spot.slot, 0);
-                    guard.end_write();
                     removed_fence();
                     removed_from = Some(spot.chunk);
                 }
@@ -744,7 +747,7 @@ impl<'r> RawMap<'r> {
             if Tags::load(control).full().is_empty() {
                 continue;
             }
-            let mut guard = lock::lock(control, &self.waiter())?;
+            let guard = lock::lock(control, &self.waiter())?;
             let mut probes = [None; crate::layout::SLOTS_PER_CHUNK];
             for (removed, slot) in Tags::load(control).full().enumerate() {
                 let entry = self.locked_slot(chunk, slot)?;
@@ -757,9 +760,8 @@ impl<'r> RawMap<'r> {
                 }
                 probes[removed] = Some(self.probe(entry.hash_key(key_len, self.seed)));
             }
-            guard.begin_write();
+            // No sequence bump, as for `remove`: only tags change.
             chunk::clear_tags(control);
-            guard.end_write();
             removed_fence();
             drop(guard);
             for probe in probes.into_iter().flatten() {

@@ -138,9 +138,9 @@ fn scribbled_maps_never_panic_or_hang() {
     let dead = support::no_dead();
     // Every owner alive (held locks time out) or every owner dead (held locks are taken over).
     dead.lock().unwrap().extend(1..64);
-    let mut alive = TestLiveness::new(100, support::no_dead());
+    let mut alive = TestLiveness::new(100, &support::no_dead());
     alive.max_attempts = 50;
-    let mut all_dead = TestLiveness::new(100, dead);
+    let mut all_dead = TestLiveness::new(100, &dead);
     all_dead.max_attempts = 200;
     let header_words = 16;
     for case in 0..CASES {
@@ -191,7 +191,7 @@ fn a_map_whose_every_lock_is_held_by_a_live_owner_still_answers_reads() {
         let at = 64 + chunk * 32;
         bytes[at..at + 4].copy_from_slice(&77u32.to_ne_bytes());
     }
-    let mut liveness = TestLiveness::new(1, support::no_dead());
+    let mut liveness = TestLiveness::new(1, &support::no_dead());
     liveness.max_attempts = 100;
     let shared = SharedMemory::new(region);
     let map = shared.attach(&liveness);

@@ -24,7 +24,7 @@ fn racing_inserts_of_the_same_keys_never_duplicate() {
     let layout = Layout::new(300, 8, 8).unwrap();
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     for round in 0..20u64 {
         let barrier = Barrier::new(THREADS as usize);
@@ -65,7 +65,7 @@ fn readers_never_see_torn_or_stale_values() {
     let layout = Layout::new(48, 8, MAX).unwrap(); // 7 chunks: heavy sharing
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     let stop = AtomicBool::new(false);
     let reads = AtomicU64::new(0);
@@ -123,7 +123,7 @@ fn concurrent_counters_are_exact() {
     let layout = Layout::new(64, 16, 8).unwrap();
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     const PER_THREAD: i64 = 2000;
     std::thread::scope(|s| {
@@ -192,7 +192,7 @@ fn deleted_space_is_reused_forever() {
     let layout = Layout::new(CAPACITY, 8, 8).unwrap();
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     let threads = 3u64;
     // Thread t owns keys k with k % threads == t; it keeps LIVE / threads of them live.
@@ -246,7 +246,7 @@ fn iteration_during_churn_yields_stable_entries_once_and_nothing_twice() {
     let layout = Layout::new(400, 8, 8).unwrap();
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     // Keys 0..200 stay for the whole test; keys 1000.. churn: removed and inserted again.
     for k in 0..200 {
@@ -291,7 +291,7 @@ fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
     // Leaked, so a thread that never returns (a "dead" owner) can keep a handle on it.
     let mem: &'static SharedMemory = Box::leak(Box::new(SharedMemory::formatted(layout)));
     let dead = no_dead();
-    let survivor_liveness = TestLiveness::new(8, dead);
+    let survivor_liveness = TestLiveness::new(8, &dead);
     let survivor = mem.attach(&survivor_liveness);
     for k in 0..20 {
         survivor.insert(&key(k), b"before").unwrap();
@@ -299,8 +299,9 @@ fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
     // The victim stops forever inside an update of key 3, holding its locks: to the map,
     // exactly what a process killed at that instant looks like.
     let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    let victim_liveness: &'static TestLiveness = Box::leak(Box::new(TestLiveness::new(7, &dead)));
     std::thread::spawn(move || {
-        let liveness: &'static TestLiveness = Box::leak(Box::new(TestLiveness::new(7, dead)));
+        let liveness = victim_liveness;
         let victim = mem.attach(liveness);
         let _ = victim.update::<8, _, _>(&key(3), |_| -> Option<[u8; 8]> {
             holding_tx.send(()).unwrap();
@@ -315,7 +316,7 @@ fn a_dead_lock_holder_is_taken_over_and_nothing_else_is_affected() {
     assert_eq!(survivor.get_into::<8>(&key(3)).unwrap().unwrap(), b"before");
     let impatient_liveness = TestLiveness {
         max_attempts: 200,
-        ..TestLiveness::new(9, dead)
+        ..TestLiveness::new(9, &dead)
     };
     let impatient = mem.attach(&impatient_liveness);
     assert_eq!(impatient.insert(&key(3), b"blocked"), Err(Error::TimedOut));
@@ -341,7 +342,7 @@ fn contended_writers_of_neighbouring_chunks_do_not_deadlock() {
     let layout = Layout::new(14, 8, 8).unwrap();
     let mut mem = memory(&layout);
     let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
-    let liveness = TestLiveness::new(1, no_dead());
+    let liveness = TestLiveness::new(1, &no_dead());
     let map = map.with_liveness(&liveness);
     let live = Mutex::new(());
     std::thread::scope(|s| {
@@ -401,7 +402,7 @@ fn a_writer_waiting_for_a_second_chunk_keeps_its_home_lock() {
     let layout = Layout::new(14, 8, 8).unwrap();
     assert_eq!(layout.chunks(), 2);
     let mem = SharedMemory::formatted_with_seed(layout, SEED);
-    let setup_liveness = TestLiveness::new(1, no_dead());
+    let setup_liveness = TestLiveness::new(1, &no_dead());
     let setup = mem.attach(&setup_liveness);
     let homed_in_zero = (0u64..).map(key).filter(|k| home_of(k, SEED, 2) == 0);
     let mut keys = homed_in_zero.take(9);

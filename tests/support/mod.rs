@@ -4,22 +4,25 @@
 
 use shared_hashmap::{Layout, Liveness, RawMap};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A `Liveness` for tests: a fixed owner id, a set of ids the test declares dead, and waits
 /// that yield the processor (tests run many threads on few cores) and give up after
 /// `max_attempts`.
 pub struct TestLiveness {
     pub owner: u32,
-    pub dead: &'static Mutex<Vec<u32>>,
+    pub dead: Dead,
     pub max_attempts: u32,
 }
 
+/// The owner ids a test has declared dead, shared between the handles of one test.
+pub type Dead = Arc<Mutex<Vec<u32>>>;
+
 impl TestLiveness {
-    pub fn new(owner: u32, dead: &'static Mutex<Vec<u32>>) -> Self {
+    pub fn new(owner: u32, dead: &Dead) -> Self {
         TestLiveness {
             owner,
-            dead,
+            dead: Arc::clone(dead),
             max_attempts: 1_000_000,
         }
     }
@@ -44,9 +47,9 @@ impl Liveness for TestLiveness {
     }
 }
 
-/// A leaked, empty set of dead owners.
-pub fn no_dead() -> &'static Mutex<Vec<u32>> {
-    Box::leak(Box::new(Mutex::new(Vec::new())))
+/// An empty set of dead owners.
+pub fn no_dead() -> Dead {
+    Arc::new(Mutex::new(Vec::new()))
 }
 
 /// `verify_exact`, with its scratch buffer.
