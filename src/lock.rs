@@ -87,6 +87,7 @@ pub(crate) struct ChunkGuard<'a> {
 }
 
 impl<'a> ChunkGuard<'a> {
+    #[inline]
     fn acquired(control: &'a ControlBlock) -> Self {
         // Relaxed: we hold the lock, whose Acquire made the last holder's stores visible.
         let mut seq = control.seq.load(Ordering::Relaxed);

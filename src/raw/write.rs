@@ -503,8 +503,10 @@ impl<'r> RawMap<'r> {
         let stamp = header::epoch(self.region.header()).load(Ordering::Relaxed);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
-        for passed in probe.before(chunk) {
-            chunk::raise_overflow(self.region.control(passed), probe.class);
+        if chunk != probe.home {
+            for passed in probe.before(chunk) {
+                chunk::raise_overflow(self.region.control(passed), probe.class);
+            }
         }
         guard.begin_write();
         target.write(&Entry { stamp, ..entry });
@@ -543,6 +545,9 @@ impl<'r> RawMap<'r> {
 
     /// Lowers the overflow counters of the chunks an entry with `probe` in `chunk` probed past.
     pub(super) fn lower_overflow(&self, probe: Probe, chunk: usize) {
+        if chunk == probe.home {
+            return;
+        }
         for passed in probe.before(chunk) {
             chunk::lower_overflow(self.region.control(passed), probe.class);
         }
