@@ -110,30 +110,29 @@ pub(crate) struct Stored {
     pub(crate) seed: u64,
 }
 
-/// Waits (bounded by `liveness`) until the header is READY, then checks and decodes it.
+/// Waits (bounded by `liveness`) until the header is READY, then checks and decodes it. A
+/// header still being written, or still blank (all zero, as a new shared memory object is),
+/// is waited for; when the wait gives up, the first is [`Error::TimedOut`] and the second
+/// [`Error::NotAMap`].
 pub(crate) fn read(header: &Header, liveness: &dyn Liveness) -> Result<Stored, Error> {
     let mut attempt = 0u32;
     loop {
         // Acquire: pairs with the Release store in `publish`.
         let state = header.words[W_STATE].load(Ordering::Acquire);
-        match state {
+        // Relaxed: a magic number is only compared, never used to reach other data.
+        let magic = header.words[W_MAGIC].load(Ordering::Relaxed);
+        let outcome = match state {
             STATE_READY => break,
-            STATE_INITIALIZING => {
-                if !liveness.wait(attempt) {
-                    return Err(Error::TimedOut);
-                }
-                attempt = attempt.saturating_add(1);
-            }
-            _ => {
-                // Relaxed: a magic number is only compared, never used to reach other data.
-                let magic = header.words[W_MAGIC].load(Ordering::Relaxed);
-                return Err(if state == 0 || magic != MAGIC {
-                    Error::NotAMap
-                } else {
-                    Error::Corrupt(Corruption::HeaderState)
-                });
-            }
+            STATE_INITIALIZING => Error::TimedOut,
+            // Blank: a creator may be about to format it (a new shared memory object is zeros).
+            0 if magic == 0 => Error::NotAMap,
+            _ if magic != MAGIC => return Err(Error::NotAMap),
+            _ => return Err(Error::Corrupt(Corruption::HeaderState)),
+        };
+        if !liveness.wait(attempt) {
+            return Err(outcome);
         }
+        attempt = attempt.saturating_add(1);
     }
     // Relaxed: ordered after the Acquire load of READY above; these fields never change after.
     let words: [u32; 16] = core::array::from_fn(|i| header.words[i].load(Ordering::Relaxed));

@@ -171,7 +171,7 @@ mod tests {
             map.insert(b"k", &value(1)).unwrap();
             // A second handle, as another process would have.
             let victim: &'static RawMap<'static> =
-                Box::leak(Box::new(map.clone().with_liveness(liveness(7, 7, dead))));
+                Box::leak(Box::new(map.handle().with_liveness(liveness(7, 7, dead))));
             let done: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
             let victim_thread = thread::spawn(move || {
                 // The victim "dies" holding the chunk's lock (one chunk: every key shares it): its

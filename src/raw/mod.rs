@@ -30,9 +30,10 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 /// mid-write by a dead writer repairs it. Every process needs the region mapped read-write.
 ///
 /// Every operation takes `&self`: share a `&RawMap` between threads, or give each process its
-/// own `RawMap` over the same shared memory. A clone is another handle on the same map (for
-/// example to give it another [`Liveness`] with [`with_liveness`](Self::with_liveness)). Keys
-/// and values are copied in and out; no operation allocates.
+/// own `RawMap` over the same shared memory. [`handle`](Self::handle) makes another handle on
+/// the same map (for example to give it another [`Liveness`] with
+/// [`with_liveness`](Self::with_liveness)). Keys and values are copied in and out; no operation
+/// allocates.
 ///
 /// ```
 /// use shared_hashmap::{Layout, RawMap, region_bytes};
@@ -50,7 +51,6 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 /// assert_eq!(map.len(), 2);
 /// # Ok::<(), shared_hashmap::Error>(())
 /// ```
-#[derive(Clone)]
 pub struct RawMap<'r> {
     region: Region<'r>,
     layout: Layout,
@@ -191,6 +191,17 @@ impl<'r> RawMap<'r> {
         // SAFETY: the caller upholds `Unformatted::from_raw`'s contract, which is this one's.
         let region = unsafe { Unformatted::from_raw(base, len)? };
         Self::open(region, liveness)
+    }
+
+    /// Another handle on the same map, borrowed from this one (so it cannot outlive it).
+    pub fn handle(&self) -> RawMap<'_> {
+        RawMap {
+            region: self.region,
+            layout: self.layout,
+            seed: self.seed,
+            owner: self.owner,
+            liveness: self.liveness,
+        }
     }
 
     /// This handle, with `liveness` deciding its owner id, how it waits and which lock holders
