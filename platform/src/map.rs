@@ -39,7 +39,8 @@ impl Options {
         Options::default()
     }
 
-    /// The permission bits a new map gets (before the umask), as for `open(2)`.
+    /// The permission bits a new map gets, exactly (the umask does not apply): 0600 by default,
+    /// 0660 to share with the group, 0666 to share with every user.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
@@ -287,7 +288,11 @@ impl SharedHashMap {
         ensure_shareable()?;
         let name = backing.name();
         let fd = backing.open(true, options.mode)?;
-        let made = Self::format(fd, &name, layout, options);
+        // Exactly the mode asked for: `open` applies the umask, which would turn a requested
+        // 0660 (shared with a group) into 0640, out of the group's reach.
+        let made = rustix::fs::fchmod(&fd, Mode::from_raw_mode(options.mode))
+            .map_err(|errno| Error::os(&name, "fchmod", errno))
+            .and_then(|()| Self::format(fd, &name, layout, options));
         if made.is_err() {
             // Leave no half-made object behind.
             let _ = backing.unlink();
