@@ -1,0 +1,154 @@
+//! Stress: every process reads, writes and deletes at once on one map, then the map is
+//! verified. `scale` measures read throughput for 1, 2, ... processes (up to the number of
+//! processors, or the number given), each reading its own keys.
+//!
+//! `cargo run --release --example stress [processes] [seconds]`
+//! `cargo run --release --example stress scale [max processes] [seconds]`
+
+use shared_hashmap_posix::{Layout, SharedHashMap};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEYS_PER_PROCESS: u64 = 50_000;
+
+fn key(process: u64, n: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&process.to_le_bytes());
+    key[8..].copy_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    key
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    if arg(1) == Some("child") {
+        let ops = child(
+            &args[2],
+            args[3] == "read",
+            args[4].parse()?,
+            args[5].parse()?,
+            args[6].parse()?,
+        )?;
+        println!("{ops}");
+        return Ok(());
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
+    if arg(1) == Some("scale") {
+        let max: u64 = arg(2).and_then(|a| a.parse().ok()).unwrap_or(cores);
+        let seconds: f64 = arg(3).and_then(|a| a.parse().ok()).unwrap_or(2.0);
+        println!(
+            "100% reads of 16-byte keys, 64-byte values copied out, distinct keys per process ({cores} processors)"
+        );
+        let mut single = 0.0;
+        for processes in 1..=max {
+            let rate = run(processes, "read", seconds, false)?;
+            if processes == 1 {
+                single = rate;
+            }
+            println!(
+                "{processes:>3} processes: {:>7.2} M reads/s, {:.2}x one process ({:.0}% efficiency)",
+                rate / 1e6,
+                rate / single,
+                100.0 * rate / single / processes as f64
+            );
+        }
+        return Ok(());
+    }
+    let processes: u64 = arg(1).and_then(|a| a.parse().ok()).unwrap_or(cores.max(2));
+    let seconds: f64 = arg(2).and_then(|a| a.parse().ok()).unwrap_or(3.0);
+    let rate = run(processes, "mixed", seconds, true)?;
+    println!("all {processes} processes: {:.2} M ops/s", rate / 1e6);
+    Ok(())
+}
+
+/// Runs `processes` children in `mode` on one new map for `seconds`; total operations per second.
+fn run(
+    processes: u64,
+    mode: &str,
+    seconds: f64,
+    verbose: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let name = format!("stress-{}-{processes}", std::process::id());
+    let map = SharedHashMap::create(
+        &name,
+        Layout::new((processes * KEYS_PER_PROCESS) as usize, 16, 64)?,
+    )?;
+    let result = (|| {
+        for p in 0..processes {
+            for n in 0..KEYS_PER_PROCESS / 2 {
+                map.insert(&key(p, n), &[p as u8; 64])?;
+            }
+        }
+        let exe = std::env::current_exe()?;
+        let children = (0..processes)
+            .map(|p| {
+                Command::new(&exe)
+                    .args([
+                        "child",
+                        &name,
+                        mode,
+                        &p.to_string(),
+                        &processes.to_string(),
+                        &seconds.to_string(),
+                    ])
+                    .stdout(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut total = 0.0;
+        for (p, child) in children.into_iter().enumerate() {
+            let output = child.wait_with_output()?;
+            if !output.status.success() {
+                return Err(format!("process {p} failed").into());
+            }
+            let ops: f64 = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+            if verbose {
+                println!("process {p}: {:>6.2} M ops/s", ops / seconds / 1e6);
+            }
+            total += ops;
+        }
+        let report = map.verify()?;
+        if verbose {
+            println!(
+                "verify: clean, {} entries, longest probe {} chunks",
+                report.entries, report.max_probe_distance
+            );
+        }
+        Ok(total / seconds)
+    })();
+    SharedHashMap::unlink(&name)?;
+    result
+}
+
+/// One process: `read` only looks its own keys up; `mixed` also inserts, updates and removes
+/// its own keys and reads everybody's. Returns the number of operations it made.
+fn child(
+    name: &str,
+    read_only: bool,
+    id: u64,
+    processes: u64,
+    seconds: f64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let map = SharedHashMap::open(name)?;
+    let mut out = [0u8; 64];
+    let started = Instant::now();
+    let mut ops = 0u64;
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs_f64(seconds) {
+        for _ in 0..1024 {
+            n = n.wrapping_add(1);
+            let mine = n % KEYS_PER_PROCESS;
+            if read_only {
+                map.get(&key(id, mine / 2), &mut out)?;
+            } else {
+                match n % 10 {
+                    0 => drop(map.insert(&key(id, mine), &[n as u8; 64])?),
+                    1 => drop(map.remove(&key(id, mine.wrapping_sub(7) % KEYS_PER_PROCESS))?),
+                    _ => drop(map.get(&key(n % processes, mine), &mut out)?),
+                }
+            }
+            ops += 1;
+        }
+    }
+    Ok(ops)
+}
