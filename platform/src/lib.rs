@@ -4,8 +4,8 @@
 //! (`/dev/shm/<name>` on Linux), [`SharedHashMap::open`] attaches to it from any process,
 //! [`SharedHashMap::open_or_create`] does whichever is needed (race-free: one creator), and
 //! [`SharedHashMap::unlink`] removes the name. A handle dereferences to the core
-//! [`RawMap`](shared_hashmap::RawMap), so every operation of the map works on it; [`SharedMap`]
-//! does the same for the typed [`Map`](shared_hashmap::Map).
+//! [`RawMap`], so every operation of the map works on it; [`SharedMap`]
+//! does the same for the typed [`Map`].
 //!
 //! Processes that die holding a chunk lock are detected with [`ProcessLiveness`] (process id and
 //! start time, `kill(pid, 0)`) and their locks taken over by the next waiter. Maps are created
