@@ -4,7 +4,6 @@
 //! hands the map only the mapping's address and length; the core accesses the bytes with
 //! atomics alone, which is what makes several processes writing one mapping sound.
 
-
 use rustix::fd::OwnedFd;
 use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
 use std::ptr::NonNull;
