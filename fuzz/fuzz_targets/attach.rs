@@ -1,0 +1,86 @@
+//! A map's region overwritten with arbitrary bytes, attached, and driven by arbitrary
+//! operations: errors are fine; panics, out-of-bounds accesses and endless loops are not.
+//! Every wait is bounded (the liveness below gives up after 64 attempts), and lock holders are
+//! alive or dead at random, so both the time-out and the take-over paths run.
+
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use shared_hashmap::{Layout, Liveness, RawMap, region_bytes};
+use std::num::NonZeroU32;
+
+struct Bounded;
+
+impl Liveness for Bounded {
+    fn owner_id(&self) -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
+    fn is_alive(&self, owner: u32) -> bool {
+        owner % 2 == 0
+    }
+    fn wait(&self, attempt: u32) -> bool {
+        attempt < 64
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Get(u8),
+    Insert(u8, u8),
+    Remove(u8),
+    FetchAdd(u8),
+    CompareExchange(u8, u8),
+    Update(u8, bool),
+    Iterate,
+    Clear,
+    Verify,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    /// Small layouts, so chunks, slots and probes are reached by few bytes.
+    capacity: u8,
+    entries: u8,
+    /// Where the scribbled bytes go (0: the header too), and the bytes.
+    from: u16,
+    scribble: Vec<u8>,
+    ops: Vec<Op>,
+}
+
+fuzz_target!(|input: Input| {
+    let Ok(layout) = Layout::new(usize::from(input.capacity % 40) + 1, 8, 8) else { return };
+    let mut words = vec![0u64; layout.region_size().div_ceil(8)];
+    {
+        let Ok(map) = RawMap::init_with_seed(region_bytes(&mut words), layout, 1) else { return };
+        for k in 0..input.entries % 48 {
+            let _ = map.insert(&[k], &[k; 8]);
+        }
+    }
+    let bytes = region_bytes(&mut words);
+    let from = usize::from(input.from) % bytes.len();
+    for (byte, new) in bytes[from..].iter_mut().zip(&input.scribble) {
+        *byte = *new;
+    }
+    let Ok(map) = RawMap::attach(bytes) else { return };
+    let map = map.with_liveness(&Bounded);
+    let mut out = [0u8; 8];
+    for op in input.ops.iter().take(64) {
+        match *op {
+            Op::Get(k) => drop(map.get(&[k], &mut out)),
+            Op::Insert(k, v) => drop(map.insert(&[k], &[v; 8])),
+            Op::Remove(k) => drop(map.remove(&[k])),
+            Op::FetchAdd(k) => drop(map.fetch_add(&[k], 1)),
+            Op::CompareExchange(k, v) => drop(map.compare_exchange(&[k], Some(&[v; 8]), &[v ^ 1; 8])),
+            Op::Update(k, keep) => drop(map.update::<8, _, _>(&[k], |old| keep.then(|| old.map_or([0; 8], |_| [1; 8])))),
+            Op::Iterate => map.iter::<8, 8>().take(512).for_each(drop),
+            Op::Clear => drop(map.clear()),
+            Op::Verify => {
+                let _ = map.verify();
+                let mut scratch = vec![0; layout.chunks()];
+                let _ = map.verify_exact(&mut scratch);
+            }
+        }
+        let _ = map.len();
+    }
+});
