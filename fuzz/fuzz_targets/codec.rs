@@ -14,7 +14,12 @@ fn bytes_of<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
 
 fn round_trip<T: Decode + Encode>(data: &[u8]) {
     if let Ok(value) = T::decode(data) {
-        assert_eq!(bytes_of(&value), data, "{} does not re-encode to its bytes", std::any::type_name::<T>());
+        assert_eq!(
+            bytes_of(&value),
+            data,
+            "{} does not re-encode to its bytes",
+            std::any::type_name::<T>()
+        );
     }
 }
 
@@ -38,7 +43,16 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<heapless::String<16>>(data);
     round_trip::<OwnedValue<64>>(data);
     if let Ok(value) = Value::decode(data) {
-        assert_eq!(bytes_of(&value), data, "Value does not re-encode to its bytes");
-        assert_eq!(OwnedValue::<4096>::new(value).map(|owned| owned.as_bytes().to_vec()).as_deref(), Ok(data));
+        assert_eq!(
+            bytes_of(&value),
+            data,
+            "Value does not re-encode to its bytes"
+        );
+        assert_eq!(
+            OwnedValue::<4096>::new(value)
+                .map(|owned| owned.as_bytes().to_vec())
+                .as_deref(),
+            Ok(data)
+        );
     }
 });

@@ -40,7 +40,9 @@ fuzz_target!(|input: Input| {
     let mut words = vec![0u64; layout.region_size().div_ceil(8)];
     let map = RawMap::init_with_seed(region_bytes(&mut words), layout, 3).unwrap();
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-    let room = |model: &HashMap<Vec<u8>, Vec<u8>>, key: &[u8]| model.contains_key(key) || model.len() < slots;
+    let room = |model: &HashMap<Vec<u8>, Vec<u8>>, key: &[u8]| {
+        model.contains_key(key) || model.len() < slots
+    };
     let mut scratch = vec![0; layout.chunks()];
     for op in input.ops.iter().take(200) {
         match op {
@@ -61,21 +63,30 @@ fuzz_target!(|input: Input| {
                 Ok(removed) => assert_eq!(removed, model.remove(k).is_some()),
                 Err(_) => assert!(!lengths_ok(k, None)),
             },
-            Op::CompareExchange(k, current, new) => match map.compare_exchange(k, current.as_deref(), new) {
-                Ok(swapped) => {
-                    assert_eq!(swapped, model.get(k) == current.as_ref());
-                    if swapped {
-                        model.insert(k.clone(), new.clone());
+            Op::CompareExchange(k, current, new) => {
+                match map.compare_exchange(k, current.as_deref(), new) {
+                    Ok(swapped) => {
+                        assert_eq!(swapped, model.get(k) == current.as_ref());
+                        if swapped {
+                            model.insert(k.clone(), new.clone());
+                        }
                     }
+                    Err(Error::TableFull) => {
+                        assert!(current.is_none() && !model.contains_key(k) && !room(&model, k))
+                    }
+                    Err(_) => assert!(!lengths_ok(k, Some(new))),
                 }
-                Err(Error::TableFull) => assert!(current.is_none() && !model.contains_key(k) && !room(&model, k)),
-                Err(_) => assert!(!lengths_ok(k, Some(new))),
-            },
+            }
             Op::FetchAdd(k, delta) => match map.fetch_add(k, i64::from(*delta)) {
                 Ok(old) => {
-                    let expected = model.get(k).map_or(0, |v| i64::from_le_bytes(v[..].try_into().unwrap()));
+                    let expected = model
+                        .get(k)
+                        .map_or(0, |v| i64::from_le_bytes(v[..].try_into().unwrap()));
                     assert_eq!(old, expected);
-                    model.insert(k.clone(), old.wrapping_add(i64::from(*delta)).to_le_bytes().to_vec());
+                    model.insert(
+                        k.clone(),
+                        old.wrapping_add(i64::from(*delta)).to_le_bytes().to_vec(),
+                    );
                 }
                 Err(Error::TableFull) => assert!(!room(&model, k)),
                 Err(Error::InvalidValue(_)) => assert!(model.get(k).is_some_and(|v| v.len() != 8)),
@@ -94,7 +105,10 @@ fuzz_target!(|input: Input| {
                 model.clear();
             }
             Op::Iterate => {
-                let mut all: Vec<_> = map.iter::<MAX_KEY, MAX_VALUE>().map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
+                let mut all: Vec<_> = map
+                    .iter::<MAX_KEY, MAX_VALUE>()
+                    .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                    .collect();
                 all.sort();
                 let mut expected: Vec<_> = model.clone().into_iter().collect();
                 expected.sort();
