@@ -36,4 +36,9 @@ pub use error::Error;
 pub use liveness::ProcessLiveness;
 pub use map::{Options, SharedHashMap, SharedMap};
 pub use name::NAME_MAX;
+/// The core crate, for its types that this crate's glob re-export shadows (its `Error`).
+pub use shared_hashmap;
+/// The error of operations on an open map (the core's [`shared_hashmap::Error`]); [`Error`] is
+/// the error of creating, opening and removing maps.
+pub use shared_hashmap::Error as MapError;
 pub use shared_hashmap::*;
