@@ -22,20 +22,32 @@ pub(crate) trait Bytes {
     /// Whether `words` (exactly `len().div_ceil(WORD)` of them) hold the bytes, zero-padded.
     #[inline]
     fn matches(&self, words: &[AtomicUsize]) -> bool {
-        // Relaxed: see the trait docs.
-        words
-            .iter()
-            .enumerate()
-            .all(|(index, word)| word.load(Ordering::Relaxed) == self.word(index))
+        matches_word_by_word(self, words)
     }
 
     /// Stores the bytes, zero-padded, into `words` (exactly `len().div_ceil(WORD)` of them).
     #[inline]
     fn store(&self, words: &[AtomicUsize]) {
-        for (index, word) in words.iter().enumerate() {
-            // Relaxed: see the trait docs.
-            word.store(self.word(index), Ordering::Relaxed);
-        }
+        store_word_by_word(self, words);
+    }
+}
+
+/// [`Bytes::matches`] through [`Bytes::word`], for any byte string.
+#[inline]
+fn matches_word_by_word<B: Bytes + ?Sized>(bytes: &B, words: &[AtomicUsize]) -> bool {
+    // Relaxed: see the trait docs.
+    words
+        .iter()
+        .enumerate()
+        .all(|(index, word)| word.load(Ordering::Relaxed) == bytes.word(index))
+}
+
+/// [`Bytes::store`] through [`Bytes::word`], for any byte string.
+#[inline]
+fn store_word_by_word<B: Bytes + ?Sized>(bytes: &B, words: &[AtomicUsize]) {
+    for (index, word) in words.iter().enumerate() {
+        // Relaxed: see the trait docs.
+        word.store(bytes.word(index), Ordering::Relaxed);
     }
 }
 
@@ -185,23 +197,16 @@ impl Bytes for Joined<'_> {
         if self.head_len == 0 {
             self.body.matches(words)
         } else {
-            // Relaxed: see the trait docs.
-            words
-                .iter()
-                .enumerate()
-                .all(|(index, word)| word.load(Ordering::Relaxed) == self.word(index))
+            matches_word_by_word(self, words)
         }
     }
 
     #[inline]
     fn store(&self, words: &[AtomicUsize]) {
         if self.head_len == 0 {
-            self.body.store(words);
+            self.body.store(words)
         } else {
-            for (index, word) in words.iter().enumerate() {
-                // Relaxed: see the trait docs.
-                word.store(self.word(index), Ordering::Relaxed);
-            }
+            store_word_by_word(self, words)
         }
     }
 

@@ -78,3 +78,19 @@ pub fn env_u64(key: &str) -> u64 {
         .parse()
         .expect("a number")
 }
+
+/// A small deterministic generator (xorshift), for kill instants and operation mixes.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -7,7 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{UniqueName, env_u64, role, spawn_child};
+use common::{Rng, UniqueName, env_u64, role, spawn_child};
 use shared_hashmap_posix::{Layout, MapError, Options, SharedHashMap};
 use std::time::{Duration, Instant};
 
@@ -155,18 +155,6 @@ fn child() {
             }
         }
         other => panic!("unknown role {other}"),
-    }
-}
-
-/// A small pseudo-random generator for kill instants.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 

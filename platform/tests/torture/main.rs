@@ -8,7 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{UniqueName, env_u64, join_all, role, spawn_child};
+use common::{Rng, UniqueName, env_u64, join_all, role, spawn_child};
 use shared_hashmap_posix::{Layout, SharedHashMap};
 use std::collections::HashMap;
 
@@ -38,17 +38,6 @@ fn parse(bytes: &[u8], key: u64) -> (u64, u64) {
         "key {key}: a torn or foreign value"
     );
     (writer, seq)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]
