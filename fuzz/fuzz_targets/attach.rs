@@ -1,7 +1,9 @@
 //! A map's region overwritten with arbitrary bytes, attached, and driven by arbitrary
 //! operations: errors are fine; panics, out-of-bounds accesses and endless loops are not.
-//! Every wait is bounded (the liveness below gives up after 64 attempts), and lock holders are
-//! alive or dead at random, so both the time-out and the take-over paths run.
+//! Every wait is bounded (the liveness below gives up after 64 attempts, without sleeping), and
+//! lock holders are alive or dead at random, so both the time-out and the take-over paths run.
+//! Each operation must finish within [`OP_LIMIT`]: a probe or a scan that loops on corrupt data
+//! fails the run instead of passing as merely slow.
 
 #![no_main]
 
@@ -9,6 +11,11 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use shared_hashmap::{Layout, Liveness, RawMap, region_bytes};
 use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+/// The most one operation on a 40-entry map may take, even on a scribbled region; a bounded
+/// operation takes microseconds, so this only trips on a loop.
+const OP_LIMIT: Duration = Duration::from_secs(2);
 
 struct Bounded;
 
@@ -72,6 +79,7 @@ fuzz_target!(|input: Input| {
     let map = map.with_liveness(&Bounded);
     let mut out = [0u8; 8];
     for op in input.ops.iter().take(64) {
+        let started = Instant::now();
         // Any result is fine: errors are expected from a scribbled region.
         match *op {
             Op::Get(k) => {
@@ -104,5 +112,7 @@ fuzz_target!(|input: Input| {
             }
         }
         let _ = map.len();
+        let took = started.elapsed();
+        assert!(took < OP_LIMIT, "{op:?} took {took:?}");
     }
 });
