@@ -79,7 +79,7 @@ fn finish_block(seed: u64, acc: u64, low: u64, high: u64, len: u64) -> u64 {
 
 /// Hashes `bytes` with `seed`: the same result as writing `bytes` to [`MapHasher::new`]`(seed)`
 /// in any number of pieces and calling `finish`.
-#[inline]
+#[inline(always)]
 pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
     let len = bytes.len();
     let mut acc = seed;

@@ -275,7 +275,7 @@ impl<'r> RawMap<'r> {
         Ok(None)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_bytes<K: Bytes + ?Sized>(
         &self,
         key: &K,

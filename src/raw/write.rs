@@ -488,6 +488,7 @@ impl<'r> RawMap<'r> {
     }
 
     /// Writes a new entry into empty logical slot `slot` of locked `chunk`.
+    #[inline(always)]
     fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
@@ -516,6 +517,7 @@ impl<'r> RawMap<'r> {
     }
 
     /// Replaces the entry in logical slot `slot` of locked `chunk` through the spare slot.
+    #[inline(always)]
     fn replace<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
@@ -563,6 +565,7 @@ impl<'r> RawMap<'r> {
         self.insert_bytes(key, value)
     }
 
+    #[inline(always)]
     pub(crate) fn insert_bytes<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         key: &K,
@@ -584,6 +587,7 @@ impl<'r> RawMap<'r> {
         self.remove_bytes(key)
     }
 
+    #[inline(always)]
     pub(crate) fn remove_bytes<K: Bytes + ?Sized>(&self, key: &K) -> Result<bool, Error> {
         self.write_op(key, false, |current| match current {
             Some(_) => Ok((Action::<&[u8]>::Remove, true)),
