@@ -1,337 +1,218 @@
-//! Single-thread core operations, against the maps a user would pick instead.
+//! Single-thread operations of this crate's map against the in-process maps that bound what a
+//! hash map can do: `std::collections::HashMap` (SipHash) and `hashbrown::HashMap` with
+//! foldhash at a fixed seed (the single-thread ceiling).
 //!
-//! Dimensions:
-//! - operation: `get_hit`, `get_miss` (every get copies the 64-byte value out), `insert` of a
-//!   new key, `remove` of a present key;
-//! - table: 2^12 entries (fits in cache) and 2^20 entries (does not), at 50% load;
-//! - map: `std::collections::HashMap` (SipHash), `hashbrown::HashMap` with foldhash at a fixed
-//!   seed (the single-thread ceiling), and this crate's `RawMap` over a `Vec<u64>` region;
-//! - `churn`: `get_miss` on a fresh 2^12 table and on one after 10 million insert/delete cycles
-//!   at the same 50% load.
+//! Dimensions (see `support/mod.rs` for the workloads):
+//! - workload: `get_hit`, `get_miss` (every get copies the value out), `insert` of a new key,
+//!   `update` of a present key, `remove`, and 90/10 and 50/50 read/update mixes;
+//! - key/value sizes 8/8, 16/64 and 64/1024 bytes;
+//! - tables of 2^12 entries (in cache) and 2^20 (not), each at 25, 50, 75 and 90% load;
+//! - `churn`: `get_miss` on a fresh 16/64 table of 2^12 entries at 50% load and on one after
+//!   10 million insert/delete cycles at that load.
 //!
-//! Keys are 16 bytes and values 64, from a deterministic generator; every map gets the same
-//! keys in the same order. Inserts and removes are timed in batches that move the load between
-//! 50% and 62.5%; the batch is undone, untimed, before the next. After the run the ratios to
-//! the other maps are printed from criterion's saved estimates (`cargo bench --bench core`).
+//! Every map gets the same keys in the same order. After a full run, the ratios of this crate's
+//! times to the others' are printed from criterion's saved estimates, with the targets of the
+//! core issue; `python3 benches/report.py` turns the same estimates into `benches/README.md`.
+//! One family: `cargo bench --bench core -- core-16x64-4k`.
 
-use criterion::{BenchmarkId, Criterion, criterion_group};
-use shared_hashmap::{Layout, RawMap, region_bytes};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod support;
 
-type Key = [u8; 16];
-type Value = [u8; 64];
+use criterion::{Criterion, criterion_group};
+use std::time::Duration;
+use support::{
+    BenchMap, Keys, Op, Ours, SIZES, Table, bench_map, estimate, filled, group_name, key,
+    measuring, time_op,
+};
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
+type Std<const K: usize, const V: usize> = std::collections::HashMap<[u8; K], [u8; V]>;
 
-fn key(i: u64) -> Key {
-    let a = splitmix(i);
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&a.to_le_bytes());
-    key[8..].copy_from_slice(&splitmix(a).to_le_bytes());
-    key
-}
-
-fn value(i: u64) -> Value {
-    let mut value = [0u8; 64];
-    for (n, word) in value.chunks_exact_mut(8).enumerate() {
-        word.copy_from_slice(&splitmix(i ^ n as u64).to_le_bytes());
-    }
-    value
-}
-
-/// The operations every map under test offers, in the form this bench uses them.
-trait BenchMap {
-    const NAME: &'static str;
-    fn with_capacity(capacity: usize) -> Self;
-    fn get(&self, key: &Key, out: &mut Value) -> bool;
-    fn insert(&mut self, key: &Key, value: &Value);
-    fn remove(&mut self, key: &Key) -> bool;
-}
-
-struct Std(std::collections::HashMap<Key, Value>);
-
-impl BenchMap for Std {
+impl<const K: usize, const V: usize> BenchMap<K, V> for Std<K, V> {
     const NAME: &'static str = "std";
-    fn with_capacity(capacity: usize) -> Self {
-        Std(std::collections::HashMap::with_capacity(capacity))
+    fn with_capacity(capacity: usize) -> Option<Self> {
+        Some(Std::with_capacity(capacity))
     }
     #[inline]
-    fn get(&self, key: &Key, out: &mut Value) -> bool {
-        self.0.get(key).map(|v| *out = *v).is_some()
+    fn get(&self, key: &[u8; K], out: &mut [u8; V]) -> bool {
+        self.get(key).map(|v| *out = *v).is_some()
     }
     #[inline]
-    fn insert(&mut self, key: &Key, value: &Value) {
-        self.0.insert(*key, *value);
+    fn insert(&mut self, key: &[u8; K], value: &[u8; V]) {
+        self.insert(*key, *value);
     }
     #[inline]
-    fn remove(&mut self, key: &Key) -> bool {
-        self.0.remove(key).is_some()
+    fn remove(&mut self, key: &[u8; K]) -> bool {
+        self.remove(key).is_some()
     }
 }
 
-struct Brown(hashbrown::HashMap<Key, Value, foldhash::fast::FixedState>);
+type Brown<const K: usize, const V: usize> =
+    hashbrown::HashMap<[u8; K], [u8; V], foldhash::fast::FixedState>;
 
-impl BenchMap for Brown {
+impl<const K: usize, const V: usize> BenchMap<K, V> for Brown<K, V> {
     const NAME: &'static str = "hashbrown";
-    fn with_capacity(capacity: usize) -> Self {
-        Brown(hashbrown::HashMap::with_capacity_and_hasher(
+    fn with_capacity(capacity: usize) -> Option<Self> {
+        Some(Brown::with_capacity_and_hasher(
             capacity,
             foldhash::fast::FixedState::with_seed(0),
         ))
     }
     #[inline]
-    fn get(&self, key: &Key, out: &mut Value) -> bool {
-        self.0.get(key).map(|v| *out = *v).is_some()
+    fn get(&self, key: &[u8; K], out: &mut [u8; V]) -> bool {
+        self.get(key).map(|v| *out = *v).is_some()
     }
     #[inline]
-    fn insert(&mut self, key: &Key, value: &Value) {
-        self.0.insert(*key, *value);
+    fn insert(&mut self, key: &[u8; K], value: &[u8; V]) {
+        self.insert(*key, *value);
     }
     #[inline]
-    fn remove(&mut self, key: &Key) -> bool {
-        self.0.remove(key).is_some()
+    fn remove(&mut self, key: &[u8; K]) -> bool {
+        self.remove(key).is_some()
     }
 }
 
-struct Ours(RawMap<'static>);
-
-impl BenchMap for Ours {
-    const NAME: &'static str = "shared-hashmap";
-    fn with_capacity(capacity: usize) -> Self {
-        let layout = Layout::new(capacity, 16, 64).unwrap();
-        let words = Box::leak(vec![0u64; layout.region_size().div_ceil(8)].into_boxed_slice());
-        Ours(RawMap::init_with_seed(region_bytes(words), layout, 0x5eed).unwrap())
+/// Every workload on every table of one key/value size, for the three maps.
+fn core_size<const K: usize, const V: usize>(c: &mut Criterion) {
+    for table in Table::all() {
+        let keys = Keys::<K>::new(table);
+        let mut group = c.benchmark_group(group_name::<K, V>("core", table));
+        bench_map::<K, V, Std<K, V>>(&mut group, table, &keys, &Op::ALL);
+        bench_map::<K, V, Brown<K, V>>(&mut group, table, &keys, &Op::ALL);
+        bench_map::<K, V, Ours>(&mut group, table, &keys, &Op::ALL);
+        group.finish();
     }
-    #[inline]
-    fn get(&self, key: &Key, out: &mut Value) -> bool {
-        self.0.get(key, out).unwrap().is_some()
-    }
-    #[inline]
-    fn insert(&mut self, key: &Key, value: &Value) {
-        self.0.insert(key, value).unwrap();
-    }
-    #[inline]
-    fn remove(&mut self, key: &Key) -> bool {
-        self.0.remove(key).unwrap()
-    }
-}
-
-/// The keys of one table: present (in shuffled order), absent, and fresh ones to insert.
-struct Keys {
-    present: Vec<Key>,
-    absent: Vec<Key>,
-    fresh: Vec<Key>,
-}
-
-impl Keys {
-    fn new(capacity: usize) -> Keys {
-        let live = capacity as u64 / 2;
-        let mut order: Vec<u64> = (0..live).collect();
-        // A fixed shuffle, so lookups hit the table in random order.
-        for i in (1..order.len()).rev() {
-            order.swap(i, (splitmix(i as u64) % (i as u64 + 1)) as usize);
-        }
-        Keys {
-            present: order.into_iter().map(key).collect(),
-            absent: (live * 4..live * 5).map(key).collect(),
-            fresh: (live * 8..live * 8 + live / 4).map(key).collect(),
-        }
-    }
-}
-
-fn filled<M: BenchMap>(capacity: usize, keys: &Keys) -> M {
-    let mut map = M::with_capacity(capacity);
-    for (i, k) in keys.present.iter().enumerate() {
-        map.insert(k, &value(i as u64));
-    }
-    map
-}
-
-/// Times `op` over `keys` in turn, `iters` times in all.
-fn time_lookups<M: BenchMap>(map: &M, keys: &[Key], iters: u64) -> Duration {
-    let mut out = [0u8; 64];
-    let start = Instant::now();
-    for (_, k) in (0..iters).zip(keys.iter().cycle()) {
-        black_box(map.get(black_box(k), &mut out));
-        black_box(&out);
-    }
-    start.elapsed()
-}
-
-/// Times `timed` over batches of `batch`, undoing each with `undo`, untimed.
-fn time_batches<M: BenchMap>(
-    map: &mut M,
-    batch: &[Key],
-    iters: u64,
-    timed: fn(&mut M, &Key),
-    undo: fn(&mut M, &Key),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let keys = &batch[..(iters - done).min(batch.len() as u64) as usize];
-        let start = Instant::now();
-        for k in keys {
-            timed(map, black_box(k));
-        }
-        total += start.elapsed();
-        for k in keys {
-            undo(map, k);
-        }
-        done += keys.len() as u64;
-    }
-    total
-}
-
-fn bench_map<M: BenchMap>(c: &mut Criterion, capacity: usize, keys: &Keys) {
-    let group_name = format!("core-{capacity}");
-    let mut group = c.benchmark_group(&group_name);
-    let mut map: M = filled(capacity, keys);
-    group.bench_function(BenchmarkId::new("get_hit", M::NAME), |b| {
-        b.iter_custom(|iters| time_lookups(&map, &keys.present, iters))
-    });
-    group.bench_function(BenchmarkId::new("get_miss", M::NAME), |b| {
-        b.iter_custom(|iters| time_lookups(&map, &keys.absent, iters))
-    });
-    group.bench_function(BenchmarkId::new("insert", M::NAME), |b| {
-        b.iter_custom(|iters| {
-            time_batches(
-                &mut map,
-                &keys.fresh,
-                iters,
-                |m, k| m.insert(k, &[7; 64]),
-                |m, k| {
-                    m.remove(k);
-                },
-            )
-        })
-    });
-    let removable = &keys.present[..keys.fresh.len()];
-    group.bench_function(BenchmarkId::new("remove", M::NAME), |b| {
-        b.iter_custom(|iters| {
-            time_batches(
-                &mut map,
-                removable,
-                iters,
-                |m, k| {
-                    black_box(m.remove(k));
-                },
-                |m, k| m.insert(k, &[7; 64]),
-            )
-        })
-    });
-    group.finish();
 }
 
 fn core_ops(c: &mut Criterion) {
-    for capacity in [1 << 12, 1 << 20] {
-        let keys = Keys::new(capacity);
-        bench_map::<Std>(c, capacity, &keys);
-        bench_map::<Brown>(c, capacity, &keys);
-        bench_map::<Ours>(c, capacity, &keys);
-    }
+    core_size::<8, 8>(c);
+    core_size::<16, 64>(c);
+    core_size::<64, 1024>(c);
 }
+
+/// Insert/delete cycles the churned table goes through.
+const CHURN_CYCLES: u64 = 10_000_000;
 
 fn churn(c: &mut Criterion) {
-    const CAPACITY: usize = 1 << 12;
-    const CYCLES: u64 = 10_000_000;
-    let keys = Keys::new(CAPACITY);
+    let table = Table {
+        capacity: 1 << 12,
+        load: 50,
+    };
+    let keys = Keys::<16>::new(table);
     let mut group = c.benchmark_group("churn");
-    let fresh: Ours = filled(CAPACITY, &keys);
+    let mut fresh: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
     group.bench_function("get_miss/fresh", |b| {
-        b.iter_custom(|iters| time_lookups(&fresh, &keys.absent, iters))
+        b.iter_custom(|iters| time_op::<16, 64, _>(&mut fresh, &keys, Op::GetMiss, iters))
     });
-    let mut churned: Ours = filled(CAPACITY, &keys);
+    drop(fresh);
+    let mut churned: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
     let live = keys.present.len() as u64;
-    // Remove the oldest key and insert a new one, CYCLES times: the live count stays at 50%.
-    for n in 0..CYCLES {
-        churned.remove(&key(order_key(n, &keys)));
-        churned.insert(&key(live * 16 + n), &[1; 64]);
+    // Remove the oldest key and insert a new one: the live count stays at 50%. The keys
+    // inserted here (from 2^42 on) are neither absent nor fresh ones.
+    let mut oldest = keys.present.clone();
+    oldest.reverse();
+    for n in 0..CHURN_CYCLES {
+        let gone = oldest.pop().unwrap_or_else(|| key((1 << 42) + n - live));
+        BenchMap::<16, 64>::remove(&mut churned, &gone);
+        BenchMap::<16, 64>::insert(&mut churned, &key((1 << 42) + n), &[1; 64]);
     }
     group.bench_function("get_miss/churned", |b| {
-        b.iter_custom(|iters| time_lookups(&churned, &keys.absent, iters))
+        b.iter_custom(|iters| time_op::<16, 64, _>(&mut churned, &keys, Op::GetMiss, iters))
     });
     group.finish();
-}
-
-/// The key the `n`th churn cycle removes: the originals first, then the churn's own, oldest first.
-fn order_key(n: u64, keys: &Keys) -> u64 {
-    let live = keys.present.len() as u64;
-    if n < live { n } else { live * 16 + n - live }
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(10);
     targets = core_ops, churn
 }
 
-/// The mean time per iteration criterion saved for `group/function/parameter`, in ns.
-fn estimate(group: &str, id: &str) -> Option<f64> {
-    let base = std::env::var_os("CRITERION_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| "target".into(), std::path::PathBuf::from);
-            target.join("criterion")
-        });
-    let json =
-        std::fs::read_to_string(base.join(group).join(id).join("new/estimates.json")).ok()?;
-    let mean = &json[json.find("\"mean\"")?..];
-    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    mean[at..].split([',', '}']).next()?.trim().parse().ok()
+/// The core issue's target for `ours / other` on `op` in a table of `capacity` entries, where
+/// it sets one: against std at most 1.0 for get_hit, get_miss and remove, and for insert 1.25
+/// in cache and 1.5 out of it; against hashbrown at most 2.5 for get_hit and 3.0 for the rest.
+fn target(other: &str, op: Op, capacity: usize) -> Option<f64> {
+    match (other, op) {
+        ("std", Op::Insert) if capacity <= 1 << 12 => Some(1.25),
+        ("std", Op::Insert) => Some(1.5),
+        ("std", Op::GetHit | Op::GetMiss | Op::Remove) => Some(1.0),
+        ("std", _) => None,
+        (_, Op::GetHit) => Some(2.5),
+        _ => Some(3.0),
+    }
 }
 
-/// Prints ns/op for each map and this crate's time as a fraction of the others'.
+/// Prints, for every table and workload, ns/op of each map and this crate's time as a multiple
+/// of the others', marking with `!` each ratio over its target.
 fn print_ratios() {
-    println!("\nshared-hashmap time / other map's time (below 1.00: shared-hashmap is faster)");
+    println!("\nshared-hashmap time / other map's time (below 1.00: shared-hashmap is faster;");
+    println!("`!`: over the core issue's target)");
     println!(
-        "{:<14} {:<9} {:>9} {:>9} {:>9} {:>7} {:>9}",
-        "table", "op", "ours ns", "std ns", "brown ns", "/std", "/brown"
+        "{:<22} {:<10} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "table", "workload", "ours ns", "std ns", "brown ns", "/std", "/brown"
     );
-    for capacity in [1usize << 12, 1 << 20] {
-        for op in ["get_hit", "get_miss", "insert", "remove"] {
-            let group = format!("core-{capacity}");
-            let get = |name| estimate(&group, &format!("{op}/{name}"));
-            let (Some(ours), Some(std), Some(brown)) =
-                (get("shared-hashmap"), get("std"), get("hashbrown"))
-            else {
-                println!("(no saved estimates for {group}/{op}: run without --test)");
-                return;
-            };
-            println!(
-                "{:<14} {:<9} {:>9.1} {:>9.1} {:>9.1} {:>7.2} {:>9.2}",
-                format!("2^{}", capacity.trailing_zeros()),
-                op,
-                ours,
-                std,
-                brown,
-                ours / std,
-                ours / brown
-            );
+    let mut missed = 0;
+    for (k, v) in SIZES {
+        for table in Table::all() {
+            let group = format!("core-{k}x{v}-{}-{}", table.size_label(), table.load);
+            for op in Op::ALL {
+                let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
+                let (Some(ours), Some(std), Some(brown)) =
+                    (get("shared-hashmap"), get("std"), get("hashbrown"))
+                else {
+                    continue;
+                };
+                let mut mark = |ratio: f64, other: &str| {
+                    let over = target(other, op, table.capacity).is_some_and(|t| ratio > t);
+                    missed += usize::from(over);
+                    format!("{ratio:.2}{}", if over { "!" } else { " " })
+                };
+                let (by_std, by_brown) = (mark(ours / std, "std"), mark(ours / brown, "brown"));
+                println!(
+                    "{group:<22} {:<10} {ours:>9.1} {std:>9.1} {brown:>9.1} {by_std:>7} {by_brown:>7}",
+                    op.name()
+                );
+            }
         }
     }
+    println!("{missed} ratios over target");
+    print_cliffs();
     if let (Some(fresh), Some(churned)) = (
         estimate("churn", "get_miss/fresh"),
         estimate("churn", "get_miss/churned"),
     ) {
         println!(
-            "churn: get_miss after 10M insert/delete cycles {churned:.1} ns vs fresh {fresh:.1} ns: {:.2}x",
+            "churn: get_miss after {CHURN_CYCLES} insert/delete cycles {churned:.1} ns vs fresh {fresh:.1} ns: {:.2}x (target 1.2)",
             churned / fresh
         );
+    }
+}
+
+/// Prints this crate's get_miss at 90% load as a multiple of its cost at 50% (target: 3).
+fn print_cliffs() {
+    for (k, v) in SIZES {
+        for size in ["4k", "1m"] {
+            let miss = |load| {
+                estimate(
+                    &format!("core-{k}x{v}-{size}-{load}"),
+                    "get_miss/shared-hashmap",
+                )
+            };
+            if let (Some(half), Some(full)) = (miss(50), miss(90)) {
+                println!(
+                    "cliff {k}x{v}-{size}: get_miss at 90% load {full:.1} ns, at 50% {half:.1} ns: {:.2}x (target 3)",
+                    full / half
+                );
+            }
+        }
     }
 }
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    if !std::env::args().any(|arg| arg == "--test" || arg == "--list") {
+    if measuring() {
         print_ratios();
     }
 }
