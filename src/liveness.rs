@@ -43,6 +43,13 @@ pub trait Liveness: Sync {
     fn wait(&self, attempt: u32) -> bool {
         spin_wait(attempt)
     }
+
+    /// A test hook (feature `test-hooks`, for crash tests only): called by a writer in the
+    /// middle of a write, holding the chunk lock, with the chunk's sequence odd and the new
+    /// entry written but not yet published. A crash test makes it stop the process there and
+    /// kills it. The default does nothing.
+    #[cfg(feature = "test-hooks")]
+    fn inside_write(&self) {}
 }
 
 /// Attempts after which the default [`Liveness::wait`] gives up.

@@ -511,6 +511,8 @@ impl<'r> RawMap<'r> {
         }
         guard.begin_write();
         target.write(&Entry { stamp, ..entry });
+        #[cfg(feature = "test-hooks")]
+        self.liveness.inside_write();
         chunk::store_tag(control, slot, tag_of(entry.hash));
         guard.end_write();
         Ok(())
@@ -537,6 +539,8 @@ impl<'r> RawMap<'r> {
         self.region
             .slot(chunk, spare)
             .write(&Entry { stamp, ..entry });
+        #[cfg(feature = "test-hooks")]
+        self.liveness.inside_write();
         // Release: as for tags in `chunk::store_tag`; this store alone publishes the new entry.
         control
             .map
