@@ -11,6 +11,15 @@
 //! start time, `kill(pid, 0)`) and their locks taken over by the next waiter. Maps are created
 //! with mode 0600 unless [`Options::mode`] says otherwise; maps that must outlive a reboot can
 //! live in a regular file ([`SharedHashMap::create_file`], [`SharedHashMap::flush`]).
+//! [`SharedHashMap::unlink_on_drop`] makes a handle remove its map's name when it is dropped.
+//!
+//! # Processes, not handles, share a map
+//!
+//! Each process opens the map itself. A handle must not be used after `fork` in the child: the
+//! child would take locks under its parent's owner id, so a waiter would judge those locks by
+//! the parent's liveness (and could take them over from a live child when the parent dies).
+//! Open the map again in the child (or `exec` a new program, as [`std::process::Command`]
+//! does). All processes sharing a map must be in one PID namespace.
 //!
 //! ```
 //! use shared_hashmap_posix::{Layout, SharedHashMap};

@@ -14,7 +14,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 use shared_hashmap::{Layout, Map, RawMap};
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How maps are created and opened.
@@ -54,18 +54,65 @@ impl Options {
     }
 }
 
-/// What a handle keeps besides the map: the mapping, the liveness the map waits with.
+/// What a handle keeps besides the map: the mapping, the liveness the map waits with. The
+/// accessors and `flush` of both handle types are here, so the two share them.
 #[derive(Debug)]
 struct Attachment {
     name: String,
+    /// The file a file-backed map lives in; `None` for a map in shared memory (named `name`).
+    file: Option<PathBuf>,
     created: bool,
+    /// Whether dropping the handle removes the map's name (or file).
+    unlink_on_drop: bool,
     // Boxed so that its address, which the map holds, survives moves of the handle.
     liveness: Box<ProcessLiveness>,
     segment: Segment,
 }
 
+impl Attachment {
+    fn new(backing: &Backing<'_>, liveness: Box<ProcessLiveness>, segment: Segment) -> Self {
+        Attachment {
+            name: backing.name(),
+            file: match backing {
+                Backing::Shm(_) => None,
+                Backing::File(path) => Some(path.to_path_buf()),
+            },
+            created: false,
+            unlink_on_drop: false,
+            liveness,
+            segment,
+        }
+    }
+
+    fn backing(&self) -> Backing<'_> {
+        match &self.file {
+            Some(path) => Backing::File(path),
+            None => Backing::Shm(&self.name),
+        }
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        self.segment
+            .flush()
+            .map_err(|errno| Error::os(&self.name, "msync", errno))
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if self.unlink_on_drop {
+            // Nothing to report it to; a name already removed (by anyone) is the usual cause.
+            let _ = self.backing().unlink();
+        }
+    }
+}
+
 /// A map in POSIX shared memory, shared by name between processes. It dereferences to the core
 /// [`RawMap`], so every map operation works on it.
+///
+/// A handle belongs to the process that opened it: do not use it in a child made by `fork`
+/// (the child would take locks under its parent's owner id, see [`ProcessLiveness`]); open the
+/// map again in the child instead.
 ///
 /// ```
 /// use shared_hashmap_posix::{Layout, SharedHashMap};
@@ -236,7 +283,8 @@ impl SharedHashMap {
     }
 
     /// Creates a map in a new regular file at `path` (for a map that must outlive a reboot;
-    /// see [`flush`](Self::flush)). Fails if the file exists.
+    /// see [`flush`](Self::flush)). Fails if the file exists. The file is removed with
+    /// [`std::fs::remove_file`], or by [`unlink_on_drop`](Self::unlink_on_drop).
     ///
     /// # Errors
     /// As for [`create`](Self::create), with the file's path as the name.
@@ -252,7 +300,7 @@ impl SharedHashMap {
         Self::open_backed(&Backing::File(path), options)
     }
 
-    /// The map's name (or file path).
+    /// The map's name, as `shm_open` takes it (with its leading slash), or its file's path.
     pub fn name(&self) -> &str {
         &self.attachment.name
     }
@@ -274,10 +322,30 @@ impl SharedHashMap {
     /// # Errors
     /// [`Error::Os`] if `msync` fails.
     pub fn flush(&self) -> Result<(), Error> {
-        self.attachment
-            .segment
-            .flush()
-            .map_err(|errno| Error::os(self.name(), "msync", errno))
+        self.attachment.flush()
+    }
+
+    /// This handle, made to remove the map's name (or, for a file-backed map, its file) when
+    /// it is dropped, as [`unlink`](Self::unlink) does: for the process that owns the map's
+    /// lifetime, so that the name goes away however it ends, by a return, an error or a panic
+    /// that unwinds. (Not when the process ends without running destructors: killed by a
+    /// signal, `std::process::exit`, an abort.) Other handles stay usable until dropped.
+    ///
+    /// ```
+    /// use shared_hashmap_posix::{Error, Layout, SharedHashMap};
+    ///
+    /// # let name = format!("doc-unlink-on-drop-{}", std::process::id());
+    /// {
+    ///     let map = SharedHashMap::create(&name, Layout::new(10, 8, 8)?)?.unlink_on_drop();
+    ///     map.insert(b"k", b"v")?;
+    /// }
+    /// assert!(matches!(SharedHashMap::open(&name), Err(Error::NotFound { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn unlink_on_drop(mut self) -> Self {
+        self.attachment.unlink_on_drop = true;
+        self
     }
 
     fn create_backed(
@@ -292,7 +360,7 @@ impl SharedHashMap {
         // 0660 (shared with a group) into 0640, out of the group's reach.
         let made = rustix::fs::fchmod(&fd, Mode::from_raw_mode(options.mode))
             .map_err(|errno| Error::os(&name, "fchmod", errno))
-            .and_then(|()| Self::format(fd, &name, layout, options));
+            .and_then(|()| Self::format(fd, backing, layout, options));
         if made.is_err() {
             // Leave no half-made object behind.
             let _ = backing.unlink();
@@ -300,7 +368,13 @@ impl SharedHashMap {
         made
     }
 
-    fn format(fd: OwnedFd, name: &str, layout: Layout, options: &Options) -> Result<Self, Error> {
+    fn format(
+        fd: OwnedFd,
+        backing: &Backing<'_>,
+        layout: Layout,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let name = &backing.name();
         let size = layout.region_size();
         rustix::fs::ftruncate(&fd, size as u64)
             .map_err(|errno| Error::os(name, "ftruncate", errno))?;
@@ -322,15 +396,9 @@ impl SharedHashMap {
             )
         }
         .map_err(|error| Error::map(name, error))?;
-        Ok(SharedHashMap {
-            raw,
-            attachment: Attachment {
-                name: name.to_owned(),
-                created: true,
-                liveness,
-                segment,
-            },
-        })
+        let mut attachment = Attachment::new(backing, liveness, segment);
+        attachment.created = true;
+        Ok(SharedHashMap { raw, attachment })
     }
 
     fn open_backed(backing: &Backing<'_>, options: &Options) -> Result<Self, Error> {
@@ -342,7 +410,7 @@ impl SharedHashMap {
             let size = rustix::fs::fstat(&fd)
                 .map_err(|errno| Error::os(&name, "fstat", errno))?
                 .st_size as u64;
-            match Self::attached(fd, &name, size, options) {
+            match Self::attached(fd, backing, size, options) {
                 // An object whose creator has not yet set its size is empty: wait for the
                 // creator, up to the timeout. (A blank or half-formatted header is waited for
                 // inside `attach_raw`.)
@@ -357,7 +425,13 @@ impl SharedHashMap {
         }
     }
 
-    fn attached(fd: OwnedFd, name: &str, size: u64, options: &Options) -> Result<Self, Error> {
+    fn attached(
+        fd: OwnedFd,
+        backing: &Backing<'_>,
+        size: u64,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let name = &backing.name();
         let Ok(len) = usize::try_from(size) else {
             return Err(Error::SizeMismatch {
                 name: name.to_owned(),
@@ -402,12 +476,7 @@ impl SharedHashMap {
         }
         Ok(SharedHashMap {
             raw,
-            attachment: Attachment {
-                name: name.to_owned(),
-                created: false,
-                liveness,
-                segment,
-            },
+            attachment: Attachment::new(backing, liveness, segment),
         })
     }
 }
@@ -442,7 +511,8 @@ fn ensure_shareable() -> Result<(), Error> {
 }
 
 /// A typed map in POSIX shared memory: [`SharedHashMap`] with keys of type `K` and values of type
-/// `V` (see [`Map`]). It dereferences to the core's [`Map`].
+/// `V` (see [`Map`]). It dereferences to the core's [`Map`]. It is made, opened and removed
+/// as [`SharedHashMap`] is, and like it must not be used in a child made by `fork`.
 ///
 /// ```
 /// use shared_hashmap_posix::{Layout, SharedMap};
@@ -451,7 +521,7 @@ fn ensure_shareable() -> Result<(), Error> {
 /// let counts: SharedMap<str, u64> = SharedMap::create(&name, Layout::new(100, 32, 8)?)?;
 /// counts.fetch_add("requests", 1)?;
 /// assert_eq!(counts.get("requests")?, Some(1));
-/// shared_hashmap_posix::SharedHashMap::unlink(&name)?;
+/// SharedMap::<str, u64>::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SharedMap<K: ?Sized, V: ?Sized> {
@@ -494,12 +564,28 @@ impl<K: ?Sized, V: ?Sized> SharedMap<K, V> {
         SharedHashMap::create(name, layout).map(SharedMap::from)
     }
 
+    /// Creates a typed map with `options`; see [`SharedHashMap::create_with`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::create`].
+    pub fn create_with(name: &str, layout: Layout, options: &Options) -> Result<Self, Error> {
+        SharedHashMap::create_with(name, layout, options).map(SharedMap::from)
+    }
+
     /// Opens a typed map; see [`SharedHashMap::open`].
     ///
     /// # Errors
     /// As for [`SharedHashMap::open`].
     pub fn open(name: &str) -> Result<Self, Error> {
         SharedHashMap::open(name).map(SharedMap::from)
+    }
+
+    /// Opens a typed map with `options`; see [`SharedHashMap::open_with`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::open`].
+    pub fn open_with(name: &str, options: &Options) -> Result<Self, Error> {
+        SharedHashMap::open_with(name, options).map(SharedMap::from)
     }
 
     /// Opens or creates a typed map; see [`SharedHashMap::open_or_create`].
@@ -510,7 +596,45 @@ impl<K: ?Sized, V: ?Sized> SharedMap<K, V> {
         SharedHashMap::open_or_create(name, layout).map(SharedMap::from)
     }
 
-    /// The map's name.
+    /// Opens or creates a typed map with `options`; see
+    /// [`SharedHashMap::open_or_create_with`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::open_or_create`].
+    pub fn open_or_create_with(
+        name: &str,
+        layout: Layout,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        SharedHashMap::open_or_create_with(name, layout, options).map(SharedMap::from)
+    }
+
+    /// Removes the name `name`; see [`SharedHashMap::unlink`], which this is (the types do not
+    /// matter, so name any: `SharedMap::<str, u64>::unlink(name)`).
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::unlink`].
+    pub fn unlink(name: &str) -> Result<(), Error> {
+        SharedHashMap::unlink(name)
+    }
+
+    /// Creates a typed map in a new regular file; see [`SharedHashMap::create_file`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::create_file`].
+    pub fn create_file(path: &Path, layout: Layout, options: &Options) -> Result<Self, Error> {
+        SharedHashMap::create_file(path, layout, options).map(SharedMap::from)
+    }
+
+    /// Opens the typed map in the file at `path`; see [`SharedHashMap::open_file`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::open_file`].
+    pub fn open_file(path: &Path, options: &Options) -> Result<Self, Error> {
+        SharedHashMap::open_file(path, options).map(SharedMap::from)
+    }
+
+    /// The map's name (or file path); see [`SharedHashMap::name`].
     pub fn name(&self) -> &str {
         &self.attachment.name
     }
@@ -518,5 +642,26 @@ impl<K: ?Sized, V: ?Sized> SharedMap<K, V> {
     /// Whether this handle created the map.
     pub fn created(&self) -> bool {
         self.attachment.created
+    }
+
+    /// The liveness this handle's operations wait with (its owner id, its timeout).
+    pub fn liveness(&self) -> &ProcessLiveness {
+        &self.attachment.liveness
+    }
+
+    /// Writes the map's pages to its file; see [`SharedHashMap::flush`].
+    ///
+    /// # Errors
+    /// As for [`SharedHashMap::flush`].
+    pub fn flush(&self) -> Result<(), Error> {
+        self.attachment.flush()
+    }
+
+    /// This handle, made to remove the map's name (or file) when dropped; see
+    /// [`SharedHashMap::unlink_on_drop`].
+    #[must_use]
+    pub fn unlink_on_drop(mut self) -> Self {
+        self.attachment.unlink_on_drop = true;
+        self
     }
 }
