@@ -94,3 +94,106 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// What a child at the start line prints on stdout (see [`wait_at_start_line`]).
+pub const AT_START_LINE: &str = "at-start-line";
+
+/// In a child started by [`Gated::spawn`]: says it is at the start line, then blocks until the
+/// parent lets every child go at once ([`Gated::go`] closes the child's stdin).
+pub fn wait_at_start_line() {
+    use std::io::{Read, Write};
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{AT_START_LINE}").expect("tell the parent");
+    stdout.flush().expect("tell the parent");
+    let mut rest = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut rest)
+        .expect("wait for the parent's go");
+}
+
+/// Children that start together: each blocks in [`wait_at_start_line`] until all of them are
+/// there and the parent calls [`go`](Gated::go). Children still running when this is dropped
+/// (a failed test) are killed and reaped.
+#[derive(Default)]
+pub struct Gated {
+    children: Vec<Child>,
+    stdouts: Vec<std::io::BufReader<std::process::ChildStdout>>,
+    stdins: Vec<std::process::ChildStdin>,
+}
+
+impl Gated {
+    pub fn new() -> Self {
+        Gated::default()
+    }
+
+    /// Starts this test binary again in `role` (as [`spawn_child`] does), its stdin and stdout
+    /// pipes to this process.
+    pub fn spawn(&mut self, role: &str, name: &str, env: &[(&str, String)]) {
+        let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+        command
+            .args([
+                "--exact",
+                "child",
+                "--nocapture",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(ROLE, role)
+            .env(NAME, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn a child test process");
+        self.stdins.push(child.stdin.take().expect("a piped stdin"));
+        self.stdouts.push(std::io::BufReader::new(
+            child.stdout.take().expect("a piped stdout"),
+        ));
+        self.children.push(child);
+    }
+
+    /// Waits until every child is at the start line, then lets them all go at once.
+    pub fn go(&mut self) {
+        use std::io::BufRead;
+        for (i, stdout) in self.stdouts.iter_mut().enumerate() {
+            let mut line = String::new();
+            while line.trim_end() != AT_START_LINE {
+                line.clear();
+                let read = stdout.read_line(&mut line).expect("read a child's stdout");
+                assert!(read > 0, "child {i} ended before the start line");
+            }
+        }
+        // Closing a child's stdin ends its wait; closed one after another, microseconds apart.
+        self.stdins.clear();
+    }
+
+    /// Waits for every child, up to `bound` in all; kills them all and panics past it.
+    pub fn join(&mut self, bound: std::time::Duration) -> Vec<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        let mut statuses = vec![None; self.children.len()];
+        while statuses.iter().any(Option::is_none) {
+            for (status, child) in statuses.iter_mut().zip(&mut self.children) {
+                if status.is_none() {
+                    *status = child.try_wait().expect("wait for a child");
+                }
+            }
+            assert!(
+                started.elapsed() < bound,
+                "children still running after {bound:?}: {statuses:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.children.clear();
+        statuses.into_iter().flatten().collect()
+    }
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
