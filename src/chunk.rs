@@ -164,10 +164,13 @@ pub(crate) fn raise_overflow(control: &ControlBlock, class: u32) {
 /// Counts one entry of `class` fewer past this chunk (unless the counter is saturated, or
 /// already zero in a corrupt region).
 pub(crate) fn lower_overflow(control: &ControlBlock, class: u32) {
-    // Relaxed: the entry's tag is already cleared; a stale higher count only lengthens probes.
+    // Release: pairs with the Acquire loads of writers' probes (`RawMap::scan_chunk`), so a
+    // writer that stops at the lowered counter sees the removal of the entry it counted (the
+    // iterator's no-duplicates argument after `clear` needs that). Relaxed on failure: nothing
+    // changed. Otherwise a stale higher count only lengthens probes.
     let _ = control
         .overflow
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+        .fetch_update(Ordering::Release, Ordering::Relaxed, |word| {
             let count = overflow_count(word, class);
             (count != 0 && count < OVERFLOW_SATURATED).then(|| word - (1 << (class * 8)))
         });

@@ -1,7 +1,7 @@
 //! Loom models of the chunk protocol, run on the crate's real code (under `cfg(loom)` the
 //! region is backed by loom's atomics): two inserters of one key, a read during updates, a
 //! read during a remove, a read during a remove and reuse of the slot, an iteration during a
-//! remove-and-reinsert, and a lock taken over from a dead owner. Each was checked to fail with
+//! remove-and-reinsert and during a clear-and-reinsert, and a lock taken over from a dead owner. Each was checked to fail with
 //! the protocol step it covers taken out.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
@@ -159,6 +159,27 @@ mod tests {
                 "{keys:?}"
             );
             assert_eq!(keys.iter().filter(|k| k.as_slice() == b"stable").count(), 1);
+            churn.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn an_iteration_during_clear_and_reinsert_never_yields_twice() {
+        loom::model(|| {
+            let map = map(liveness(1, 0, never_dead()));
+            map.insert(b"k", &value(1)).unwrap(); // slot 0
+            // After the clear, `x` takes slot 0 and `k` comes back in slot 1: after the slot
+            // the iterator may already have yielded it from.
+            let churn = thread::spawn(move || {
+                map.clear().unwrap();
+                map.insert(b"x", &value(3)).unwrap();
+                map.insert(b"k", &value(2)).unwrap();
+            });
+            let keys: Vec<_> = map.iter::<8, 16>().map(|entry| entry.unwrap().0).collect();
+            assert!(
+                keys.iter().filter(|k| k.as_slice() == b"k").count() <= 1,
+                "{keys:?}"
+            );
             churn.join().unwrap();
         });
     }

@@ -1,16 +1,23 @@
-//! Iteration: owned copies of every entry, without locks and without duplicates.
+//! Iteration: owned copies of every entry, without duplicates.
 //!
-//! Entries never move, so walking the chunks in order and reading each full slot with a
-//! validated seqlock read yields every entry that is present for the whole iteration exactly
-//! once. The one way to meet a key twice would be to yield it, see it removed and inserted
-//! again further on, and yield it again. To exclude that, the header keeps an iteration epoch:
-//! `iter` increments it, and every insert of a new key stamps its slot with the epoch it reads
-//! (a replaced value keeps its stamp). An iterator started at epoch `E` skips entries stamped
-//! in `(E, now]`, which were inserted after it began; an entry present from the start was
-//! stamped `E` or earlier. That the re-inserted entry's stamp is really past `E` rests on two
-//! SeqCst fences, the iterator's after its increment and a remover's after it clears a tag (see
-//! `removed_fence` in `write.rs`); the loom model `an_iteration_during_remove_and_reinsert...`
-//! fails without either.
+//! Entries never move, so walking the chunks in order and reading each full slot yields every
+//! entry that is present for the whole iteration exactly once. The one way to meet a key twice
+//! would be to yield it, see it removed and inserted again further on, and yield it again. To
+//! exclude that, the header keeps an iteration epoch: `iter` increments it, and every insert of
+//! a new key stamps its slot with the epoch it reads (a replaced value keeps its stamp). An
+//! iterator started at epoch `E` skips entries stamped in `(E, now]`, which were inserted after
+//! it began; an entry present from the start was stamped `E` or earlier.
+//!
+//! That a re-inserted entry's stamp is really past `E` rests on the chunk locks: the iterator
+//! reads each entry it yields holding that entry's chunk lock (one short critical section per
+//! entry, never held between calls to `next`). The removal, which clears the tag holding the
+//! same lock, therefore comes after that critical section, and the increment happens before
+//! the removal. The re-insert happens after the removal: after a removal by key, through the
+//! key's home lock, which both take; after `clear`, which takes no home locks, because the
+//! re-insert finds the key absent only by reading the tag that `clear` cleared or an overflow
+//! counter it lowered (Release stores its probe loads with Acquire), or later values of them.
+//! Either way the re-insert's load of the epoch sees the increment. The loom model
+//! `an_iteration_during_remove_and_reinsert...` fails without the lock.
 //!
 //! The stamp is 32 bits. An entry untouched across 2^32 iterations would carry the same stamp
 //! as a new one and could be skipped by an iterator running at exactly that moment; in a map
@@ -22,7 +29,7 @@ use crate::error::{Corruption, Error};
 use crate::header;
 use crate::lock;
 use crate::region::ControlBlock;
-use crate::sync::{Ordering, fence};
+use crate::sync::Ordering;
 
 /// An iterator over a [`RawMap`]'s entries as owned copies, made by [`RawMap::iter`].
 ///
@@ -67,7 +74,10 @@ impl<'r> RawMap<'r> {
     /// An iterator over owned copies of every entry: keys of up to `K` bytes and values of up
     /// to `V` bytes.
     ///
-    /// It takes no lock. Every entry present for the whole iteration is yielded exactly once
+    /// It copies each entry out holding that entry's chunk lock for the copy only (never
+    /// between calls to `next`), so it waits briefly for writers of that chunk, and writers for
+    /// it; chunks with nothing to yield are passed without locking. Every entry present for the
+    /// whole iteration is yielded exactly once
     /// (an update of its value does not make it absent); entries inserted or removed meanwhile
     /// may or may not be yielded, and no key is yielded twice, even if it is removed and
     /// inserted again while the iteration runs.
@@ -91,12 +101,9 @@ impl<'r> RawMap<'r> {
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_, 'r> {
-        // A SeqCst fence between the increment and the first read of a slot: pairs with the
-        // fence a remover issues after clearing a tag (`removed_fence` in `write.rs`). If this
-        // iterator saw an entry that was then removed and inserted again, the insert's read of
-        // the epoch sees our increment.
-        let epoch = header::epoch(self.region.header()).fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        // Relaxed: the increment reaches a later insert through the Release of the chunk locks
+        // this iterator takes afterwards (see the module docs).
+        let epoch = header::epoch(self.region.header()).fetch_add(1, Ordering::Relaxed);
         Cursor {
             map: self,
             chunk: 0,
@@ -146,30 +153,17 @@ impl Cursor<'_, '_> {
         None
     }
 
-    /// Reads the first full slot at or after the cursor in its chunk, as one validated
-    /// seqlock read; `None` if there is none.
+    /// Reads the first full slot at or after the cursor in its chunk, holding the chunk's lock
+    /// (see the module docs for why); `None` if there is none.
     fn read_next_in_chunk(&self, key: &mut [u8], value: &mut [u8]) -> Result<Option<Read>, Error> {
         let map = self.map;
         let control = map.region.control(self.chunk);
-        let waiter = map.waiter();
-        loop {
-            // Acquire: pairs with the Release store in `ChunkGuard::end_write`.
-            let seq = control.seq.load(Ordering::Acquire);
-            if seq & 1 == 0 {
-                let outcome = self.scan(key, value);
-                // As in `read_chunk`: the fence pairs with `begin_write`'s Release fence.
-                fence(Ordering::Acquire);
-                if control.seq.load(Ordering::Relaxed) == seq {
-                    return outcome;
-                }
-            }
-            lock::reader_wait(control, &waiter)?;
+        // Unlocked, a chunk whose tags show no full slot from the cursor on holds no entry that
+        // was present throughout (its tag would have been set throughout): skip it unlocked.
+        if !Tags::load(control).full().any(|slot| slot >= self.slot) {
+            return Ok(None);
         }
-    }
-
-    /// One unvalidated pass: meaningless until the caller's sequence check.
-    fn scan(&self, key: &mut [u8], value: &mut [u8]) -> Result<Option<Read>, Error> {
-        let control = self.map.region.control(self.chunk);
+        let _guard = lock::lock(control, &map.waiter())?;
         let Some(slot) = Tags::load(control).full().find(|&slot| slot >= self.slot) else {
             return Ok(None);
         };
@@ -187,10 +181,10 @@ impl Cursor<'_, '_> {
         value: &mut [u8],
     ) -> Result<(u32, usize, usize), Error> {
         let (map, chunk) = (self.map, self.chunk);
-        // Acquire: as in `RawMap::scan_chunk`.
+        // Relaxed: we hold the chunk lock, whose Acquire ordered this after the last writer.
         let entry = map.region.slot(
             chunk,
-            chunk::physical(control.map.load(Ordering::Acquire), slot, chunk)?,
+            chunk::physical(control.map.load(Ordering::Relaxed), slot, chunk)?,
         );
         let key_len = entry.key_len();
         let value_len = entry.value_len();

@@ -176,11 +176,13 @@ impl<'r> RawMap<'r> {
                 }
             }
         }
-        // Relaxed: overflow counters are not covered by the sequence; a reader that sees zero
-        // here linearizes at this load, before any insert that would raise it (inserts raise it
-        // before they publish the entry).
+        // Acquire: pairs with the Release of `chunk::lower_overflow`, so a writer that concludes
+        // from a lowered counter that its key is absent also sees the removal behind it (which
+        // `raw/iter.rs` relies on after `clear`). Overflow counters are not covered by the
+        // sequence; a reader that sees zero here linearizes at this load, before any insert that
+        // would raise it (inserts raise it before they publish the entry).
         Ok(InChunk::Absent {
-            overflow: chunk::overflow_count(control.overflow.load(Ordering::Relaxed), class),
+            overflow: chunk::overflow_count(control.overflow.load(Ordering::Acquire), class),
         })
     }
 
@@ -225,7 +227,7 @@ impl<'r> RawMap<'r> {
                 }
             }
         };
-        // Relaxed: as in `scan_chunk`.
+        // Relaxed: a reader needs no more (see `scan_chunk` for why writers load it Acquire).
         if found.is_none()
             && chunk::overflow_count(control.overflow.load(Ordering::Relaxed), probe.class) != 0
         {

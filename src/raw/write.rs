@@ -132,19 +132,6 @@ impl<T: AsRef<[u8]>> Bytes for Owned<T> {
     }
 }
 
-/// Orders a removal before every later read of the iteration epoch, for `iter`'s promise never
-/// to yield a key twice. An iterator increments the epoch, issues a SeqCst fence, then reads
-/// tags; a remover clears a tag, then issues this fence. If the iterator saw the tag set, its
-/// read came before the clear, so its fence precedes ours in the single SeqCst order, and any
-/// load of the epoch that happens after ours (a later insert of the same key, which takes the
-/// key's home lock after we release it) sees the increment: the re-inserted entry gets a stamp
-/// the iterator skips. (C++20 [atomics.order], the fence rules; loom checks this protocol in
-/// `tests/loom.rs`.)
-#[inline]
-fn removed_fence() {
-    crate::sync::fence(Ordering::SeqCst);
-}
-
 /// A write's key, with what the write derives from it once.
 struct Write<'k, K: ?Sized> {
     key: &'k K,
@@ -264,7 +251,6 @@ impl<'r> RawMap<'r> {
                     // rewritten by a later insert or update, which bumps the sequence and so
                     // fails any read that overlapped it.
                     chunk::store_tag(self.region.control(spot.chunk), spot.slot, 0);
-                    removed_fence();
                     removed_from = Some(spot.chunk);
                 }
             }
@@ -305,9 +291,9 @@ impl<'r> RawMap<'r> {
                 }
             }
         }
-        // Relaxed: overflow counters are raised before an entry past them is published, and
-        // every writer of this key holds the lock we hold.
-        if chunk::overflow_count(control.overflow.load(Ordering::Relaxed), write.probe.class) != 0 {
+        // Acquire: as in `scan_chunk`. Overflow counters are raised before an entry past them is
+        // published, and every writer of this key holds the lock we hold.
+        if chunk::overflow_count(control.overflow.load(Ordering::Acquire), write.probe.class) != 0 {
             return AtHome::Beyond;
         }
         match (may_insert, tags.empty().first()) {
@@ -499,8 +485,9 @@ impl<'r> RawMap<'r> {
     ) -> Result<(), Error> {
         let control = self.region.control(chunk);
         let target = self.locked_slot(chunk, slot)?;
-        // Relaxed: a removal of this key happens before this load (through the home lock) and
-        // issued a SeqCst fence after it; see `removed_fence`.
+        // Relaxed: if an iterator saw this key before it was removed, its increment of the
+        // epoch happens before this load (through chunk locks and the removal's Release stores;
+        // see `raw/iter.rs`), so this load sees it.
         let stamp = header::epoch(self.region.header()).load(Ordering::Relaxed);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
@@ -775,7 +762,6 @@ impl<'r> RawMap<'r> {
             }
             // No sequence bump, as for `remove`: only tags change.
             chunk::clear_tags(control);
-            removed_fence();
             drop(guard);
             for probe in probes.into_iter().flatten() {
                 self.lower_overflow(probe, chunk);
