@@ -115,7 +115,7 @@ impl<const BATCHED: bool> Lmdb<BATCHED> {
         std::fs::create_dir_all(&dir)?;
         // Room for every entry twice over (pages are never full, and copy-on-write keeps old
         // ones until a commit), in whole mebibytes (a multiple of any page size).
-        let map_size = ((capacity * (key_len + value_len + 64) * 2) >> 20) + 16 << 20;
+        let map_size = (((capacity * (key_len + value_len + 64) * 2) >> 20) + 16) << 20;
         // SAFETY: the folder is new and this process's own: no other environment maps it.
         let env = unsafe {
             heed::EnvOpenOptions::new()
