@@ -1,6 +1,7 @@
 //! Every error of creating, opening and removing a map by name is produced here, and its
 //! message checked: it names the map and says what is wrong. Maps are private to their user
-//! (mode 0600) unless asked otherwise; file-backed maps persist.
+//! (mode 0600) unless asked otherwise; file-backed maps persist; an open waits for a map still
+//! being initialized; no test leaves a shared memory object behind, even when it fails.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -8,9 +9,12 @@ mod common;
 use common::{UniqueName, role};
 use rustix::fs::Mode;
 use rustix::shm::OFlags;
-use shared_hashmap_posix::{Error, Layout, NAME_MAX, Options, SharedHashMap, SharedMap};
+use shared_hashmap_posix::{
+    Error, Layout, NAME_MAX, Options, RawMap, SharedHashMap, SharedMap, SingleProcess,
+};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn layout() -> Layout {
@@ -39,15 +43,59 @@ fn message(error: &Error) -> String {
     error.to_string()
 }
 
+/// Asserts that `error`'s message names the map `name` and contains `what`.
+fn assert_message(error: &Error, name: &str, what: &str) {
+    let text = message(error);
+    assert!(text.contains(name), "{text:?} does not name {name:?}");
+    assert!(text.contains(what), "{text:?} does not say {what:?}");
+}
+
+/// A directory for file-backed maps, removed when dropped (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("shm-hashmap-file-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The shared memory objects whose names `UniqueName` gave in process `pid`.
+fn objects_named_by(pid: u32) -> Vec<String> {
+    let prefix = format!("shm-hashmap-test-{pid}-");
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
 #[test]
 fn child() {
     let Some((role, name)) = role() else { return };
     match role.as_str() {
         // Run as another user: the map must be out of reach.
         "open-as-other-user" => match SharedHashMap::open(&name) {
-            Err(Error::PermissionDenied { .. }) => {}
+            Err(error @ Error::PermissionDenied { .. }) => {
+                assert_message(&error, &name, "permission denied");
+            }
             other => panic!("another user opened a 0600 map: {other:?}"),
         },
+        // A test that fails holding a map: its name must still be removed.
+        "fail-holding-a-map" => {
+            let name = UniqueName::new("fails");
+            let map = SharedHashMap::create(name.as_str(), layout()).unwrap();
+            map.insert(b"k", b"v").unwrap();
+            panic!("failing on purpose, holding {}", name.as_str());
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -68,7 +116,7 @@ fn invalid_names_are_rejected_before_any_system_call() {
             matches!(error, Error::InvalidName { .. }),
             "{name:?}: {error:?}"
         );
-        assert!(message(&error).contains(reason), "{name:?}: {error}");
+        assert_message(&error, &format!("{name:?}"), reason);
         assert!(matches!(
             SharedHashMap::open(name),
             Err(Error::InvalidName { .. })
@@ -79,7 +127,7 @@ fn invalid_names_are_rejected_before_any_system_call() {
         ));
     }
     let long = "x".repeat(NAME_MAX + 1);
-    assert!(message(&SharedHashMap::open(&long).unwrap_err()).contains("NAME_MAX"));
+    assert_message(&SharedHashMap::open(&long).unwrap_err(), &long, "NAME_MAX");
 }
 
 #[test]
@@ -126,11 +174,17 @@ fn maps_are_private_to_their_user() {
             .args(["--exact", "child", "--quiet"])
             .env(common::ROLE, "open-as-other-user")
             .env(common::NAME, name.as_str())
-            .stdout(std::process::Stdio::null())
             .uid(65534)
             .gid(65534);
-        let status = command.status().unwrap();
-        assert!(status.success(), "the other user's child failed: {status}");
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "the other user's child failed: {}",
+            output.status
+        );
+        // It checked the error and its message; make sure it ran the role (not zero tests).
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(report.contains("1 passed"), "{report}");
         // A map shared on purpose gets exactly the mode asked for, umask or not.
         let shared = UniqueName::new("shared");
         let _map =
@@ -142,6 +196,10 @@ fn maps_are_private_to_their_user() {
             & 0o777;
         assert_eq!(mode, 0o666);
     } else {
+        eprintln!(
+            "maps_are_private_to_their_user: NOT EXERCISED: opening a 0600 map as another user \
+             (needs root, to run a child as `nobody`); only the mode and a 0000 map are checked"
+        );
         // Not root: a map nobody may read is out of reach for this user too.
         let locked = UniqueName::new("mode000");
         let _map =
@@ -149,6 +207,7 @@ fn maps_are_private_to_their_user() {
                 .unwrap();
         let error = SharedHashMap::open(locked.as_str()).unwrap_err();
         assert!(matches!(error, Error::PermissionDenied { .. }), "{error:?}");
+        assert_message(&error, locked.as_str(), "permission denied");
     }
 }
 
@@ -180,7 +239,7 @@ fn another_format_version_is_incompatible() {
         matches!(error, Error::IncompatibleVersion { found: 77, .. }),
         "{error:?}"
     );
-    assert!(message(&error).contains("format version 0x4d"));
+    assert_message(&error, name.as_str(), "format version 0x4d");
 }
 
 #[test]
@@ -200,7 +259,7 @@ fn a_resized_object_is_a_size_mismatch() {
         matches!(error, Error::SizeMismatch { expected: e, found, .. } if e == expected && found == expected + 4096),
         "{error:?}"
     );
-    assert!(message(&error).contains(&format!("needs {expected}")));
+    assert_message(&error, name.as_str(), &format!("needs {expected}"));
     rustix::fs::ftruncate(&fd, 64).unwrap();
     assert!(matches!(
         SharedHashMap::open(name.as_str()),
@@ -243,11 +302,8 @@ fn open_or_create_with_another_layout_names_both() {
         matches!(error, Error::LayoutMismatch { existing, requested, .. } if existing == layout() && requested == other),
         "{error:?}"
     );
-    let text = message(&error);
-    assert!(
-        text.contains("100 entries") && text.contains("200 entries"),
-        "{text}"
-    );
+    assert_message(&error, name.as_str(), "100 entries");
+    assert_message(&error, name.as_str(), "200 entries");
     // The same layout opens it.
     assert!(
         !SharedHashMap::open_or_create(name.as_str(), layout())
@@ -277,9 +333,8 @@ fn unlink_removes_the_name_but_open_handles_keep_working() {
 
 #[test]
 fn file_backed_maps_persist() {
-    let dir = std::env::temp_dir().join(format!("shm-hashmap-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("map");
+    let dir = TempDir::new("persist");
+    let path = dir.0.join("map");
     {
         let map = SharedHashMap::create_file(&path, layout(), &Options::new()).unwrap();
         map.insert(b"durable", b"yes").unwrap();
@@ -295,7 +350,6 @@ fn file_backed_maps_persist() {
         Err(Error::AlreadyExists { .. })
     ));
     drop(map);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -306,4 +360,184 @@ fn typed_maps_share_by_name_too() {
     let other: SharedMap<str, u64> = SharedMap::open(name.as_str()).unwrap();
     assert_eq!(other.get("hits").unwrap(), Some(2));
     assert_eq!(other.name(), format!("/{}", name.as_str()));
+}
+
+#[test]
+fn typed_maps_have_the_constructors_of_untyped_ones() {
+    let name = UniqueName::new("typed-with");
+    let options = Options::new()
+        .mode(0o640)
+        .timeout(Duration::from_millis(1500));
+    {
+        let counts: SharedMap<str, u64> = SharedMap::create_with(name.as_str(), layout(), &options)
+            .unwrap()
+            .unlink_on_drop();
+        assert!(counts.created());
+        let mode = std::fs::metadata(format!("/dev/shm/{}", name.as_str()))
+            .unwrap()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o640);
+        counts.fetch_add("hits", 3).unwrap();
+        let other: SharedMap<str, u64> = SharedMap::open_with(name.as_str(), &options).unwrap();
+        assert_eq!(other.liveness().timeout(), Duration::from_millis(1500));
+        let third: SharedMap<str, u64> =
+            SharedMap::open_or_create_with(name.as_str(), layout(), &options).unwrap();
+        assert!(!third.created());
+        assert_eq!(third.get("hits").unwrap(), Some(3));
+        third.flush().unwrap();
+    }
+    // The creator's handle removed the name when dropped.
+    assert!(matches!(
+        SharedMap::<str, u64>::open(name.as_str()),
+        Err(Error::NotFound { .. })
+    ));
+    let _again: SharedMap<str, u64> = SharedMap::open_or_create(name.as_str(), layout()).unwrap();
+    SharedMap::<str, u64>::unlink(name.as_str()).unwrap();
+    assert!(matches!(
+        SharedHashMap::open(name.as_str()),
+        Err(Error::NotFound { .. })
+    ));
+
+    // In a file: created, flushed, opened again, removed by the last handle's drop.
+    let dir = TempDir::new("typed");
+    let path = dir.0.join("map");
+    {
+        let map: SharedMap<str, u64> = SharedMap::create_file(&path, layout(), &options).unwrap();
+        map.fetch_add("durable", 7).unwrap();
+        map.flush().unwrap();
+    }
+    {
+        let map: SharedMap<str, u64> = SharedMap::open_file(&path, &options)
+            .unwrap()
+            .unlink_on_drop();
+        assert_eq!(map.get("durable").unwrap(), Some(7));
+        assert_eq!(map.name(), path.display().to_string());
+    }
+    assert!(!path.exists(), "unlink_on_drop left the file");
+}
+
+#[test]
+fn unlink_on_drop_removes_the_name_also_on_a_panic() {
+    let name = UniqueName::new("drop-panic");
+    let shm_name = name.as_str().to_owned();
+    let panicked = std::thread::spawn(move || {
+        let map = SharedHashMap::create(&shm_name, layout())
+            .unwrap()
+            .unlink_on_drop();
+        map.insert(b"k", b"v").unwrap();
+        panic!("failing on purpose with an unlink_on_drop handle");
+    })
+    .join();
+    assert!(panicked.is_err());
+    assert!(matches!(
+        SharedHashMap::open(name.as_str()),
+        Err(Error::NotFound { .. })
+    ));
+    // Only the handle that asked removes the name.
+    let map = SharedHashMap::create(name.as_str(), layout()).unwrap();
+    drop(SharedHashMap::open(name.as_str()).unwrap());
+    drop(map);
+    SharedHashMap::open(name.as_str()).unwrap();
+}
+
+#[test]
+fn open_waits_for_a_map_still_initializing() {
+    const LATE: Duration = Duration::from_millis(300);
+    let name = UniqueName::new("late");
+    let layout = layout();
+    let len = layout.region_size();
+    // A creator that has sized the object and begun its header (state INITIALIZING), written
+    // before anyone opens it ...
+    let fd = rustix::shm::open(
+        format!("/{}", name.as_str()).as_str(),
+        OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+        Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    rustix::fs::ftruncate(&fd, len as u64).unwrap();
+    rustix::io::pwrite(&fd, b"SHMHINIT", 0).unwrap();
+    let began = Instant::now();
+    // ... and finishes it late, from another thread, with the core's own formatting.
+    let creator = std::thread::spawn(move || {
+        std::thread::sleep(LATE);
+        // SAFETY:
+        // - a null hint lets the kernel choose the address, so no mapping is replaced;
+        // - the result is a fresh shared mapping of `len` bytes, unmapped below after the last
+        //   use of the map made over it.
+        let base = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }
+        .unwrap();
+        {
+            // SAFETY:
+            // - `base` is valid for reads and writes of `len` bytes until the `munmap` below,
+            //   after this map is dropped;
+            // - every access to the object is through this crate's maps (with atomics): this
+            //   one and the opener's, which until READY only loads header words (as with a map
+            //   that `SharedHashMap::create` is formatting);
+            // - nobody else formats the object.
+            let map = unsafe {
+                RawMap::init_raw(base.cast(), len, layout, 0x5eed, &SingleProcess).unwrap()
+            };
+            map.insert(b"late", b"formatted").unwrap();
+        }
+        // SAFETY: the range is exactly the mapping made above, and nothing uses it any more.
+        unsafe { rustix::mm::munmap(base, len) }.unwrap();
+    });
+    let map = SharedHashMap::open_with(
+        name.as_str(),
+        &Options::new().timeout(Duration::from_secs(20)),
+    );
+    let waited = began.elapsed();
+    creator.join().unwrap();
+    let map = map.unwrap();
+    assert!(waited >= LATE, "opened after {waited:?}, before the format");
+    assert_eq!(map.layout(), layout);
+    assert_eq!(
+        map.get_into::<16>(b"late").unwrap().as_deref(),
+        Some(&b"formatted"[..])
+    );
+    map.verify().unwrap();
+}
+
+#[test]
+fn no_test_leaves_a_shared_memory_object_behind() {
+    if role().is_some() {
+        return;
+    }
+    // Every other test of this binary, in a child; then none of the names it made is left.
+    let others = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--skip", "no_test_leaves_a_shared_memory_object_behind"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = others.id();
+    let output = others.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the other tests failed:\n{report}");
+    assert!(report.contains(" passed;"), "{report}");
+    assert_eq!(objects_named_by(pid), Vec::<String>::new());
+
+    // Also a test that fails holding a map.
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--quiet"])
+        .env(common::ROLE, "fail-holding-a-map")
+        .env(common::NAME, "unused")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let status = child.wait_with_output().unwrap().status;
+    assert!(!status.success(), "the failing child did not fail");
+    assert_eq!(objects_named_by(pid), Vec::<String>::new());
 }
