@@ -20,7 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let processes: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
     let adds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let name = format!("counters-{}", std::process::id());
-    let counters: SharedMap<str, i64> = SharedMap::create(&name, Layout::new(16, 16, 8)?)?;
+    // The map's name is removed when `counters` is dropped, however `main` ends.
+    let counters: SharedMap<str, i64> =
+        SharedMap::create(&name, Layout::new(16, 16, 8)?)?.unlink_on_drop();
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let children = (0..processes)
@@ -53,7 +55,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "LOST COUNTS"
         }
     );
-    shared_hashmap_posix::SharedHashMap::unlink(&name)?;
     if total != expected {
         return Err("counts were lost".into());
     }

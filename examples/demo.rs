@@ -39,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         16,
         64,
     )?;
-    let map = SharedHashMap::create(&name, layout)?;
-    let _remove = Unlink(&name);
+    // The map's name is removed when `map` is dropped, also when the demo fails.
+    let map = SharedHashMap::create(&name, layout)?.unlink_on_drop();
     println!(
         "map {name:?} in /dev/shm: capacity {}, keys up to 16 bytes, values up to 64 ({:.1} MiB); \
          {processes} processes for {seconds} s",
@@ -90,9 +90,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let report = map
             .get_into::<32>(&report_key(id))?
             .ok_or("a process left no report")?;
-        let field =
-            |i: usize| u64::from_le_bytes(report[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-        let (gets, hits, inserts, elapsed_us) = (field(0), field(1), field(2), field(3));
+        // Four little-endian words; anything else in the map is reported, not sliced into.
+        let field = |i: usize| {
+            report
+                .get(i * 8..i * 8 + 8)
+                .and_then(|word| word.try_into().ok())
+                .map(u64::from_le_bytes)
+                .ok_or(format!(
+                    "process {id}'s report is {} bytes, not 32",
+                    report.len()
+                ))
+        };
+        let (gets, hits, inserts, elapsed_us) = (field(0)?, field(1)?, field(2)?, field(3)?);
         let ops = gets + inserts * 2;
         println!(
             "process {id}: {gets:>9} gets ({:>3.0}% hits), {inserts:>8} inserts, {inserts:>8} counter adds: {:>5.2} M ops/s",
@@ -171,13 +180,4 @@ fn counter(map: &SharedHashMap, name: &[u8]) -> Result<i64, shared_hashmap_posix
     Ok(value.map_or(0, |bytes| {
         i64::from_le_bytes(bytes.into_array().unwrap_or_default())
     }))
-}
-
-/// Removes the map's name when the demo ends, also on an error.
-struct Unlink<'a>(&'a str);
-
-impl Drop for Unlink<'_> {
-    fn drop(&mut self) {
-        let _ = SharedHashMap::unlink(self.0);
-    }
 }

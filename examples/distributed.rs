@@ -24,7 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4);
     let n: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let name = format!("distributed-{}", std::process::id());
-    let results: SharedMap<u64, u64> = SharedMap::create(&name, Layout::new(n as usize, 8, 8)?)?;
+    // The map's name is removed when `results` is dropped, however `main` ends.
+    let results: SharedMap<u64, u64> =
+        SharedMap::create(&name, Layout::new(n as usize, 8, 8)?)?.unlink_on_drop();
     let exe = std::env::current_exe()?;
     let children = (0..workers)
         .map(|w| {
@@ -47,7 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sum: u128 = 0;
     for i in 0..n {
         let square = results.get(&i)?.ok_or(format!("result {i} missing"))?;
-        assert_eq!(square, i * i);
+        if square != i * i {
+            return Err(format!("result {i} is {square}, not {}", i * i).into());
+        }
         sum += u128::from(square);
     }
     let expected = (0..u128::from(n)).map(|i| i * i).sum::<u128>();
@@ -55,6 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{workers} workers computed {n} squares; sum {sum} (expected {expected}): {}",
         if sum == expected { "correct" } else { "WRONG" }
     );
-    shared_hashmap_posix::SharedHashMap::unlink(&name)?;
+    if sum != expected {
+        return Err("the sum is wrong".into());
+    }
     Ok(())
 }

@@ -19,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let items: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let name = format!("producer-consumer-{}", std::process::id());
-    let map = SharedHashMap::create(&name, Layout::new(items as usize + 16, 32, 64)?)?;
+    // The map's name is removed when `map` is dropped, however `main` ends.
+    let map =
+        SharedHashMap::create(&name, Layout::new(items as usize + 16, 32, 64)?)?.unlink_on_drop();
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut consumer = Command::new(&exe)
@@ -37,7 +39,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "map now holds {} entries (consumed items were removed)",
         map.len()
     );
-    SharedHashMap::unlink(&name)?;
     if !(produced.success() && consumed.success()) {
         return Err("a child failed".into());
     }
@@ -65,10 +66,9 @@ fn consume(name: &str, items: u64) -> Result<(), Box<dyn std::error::Error>> {
         // Wait for the item, then take it out of the map.
         loop {
             if let Some(len) = map.get(key.as_bytes(), &mut out)? {
-                assert_eq!(
-                    &out[..len],
-                    format!("data from producer, item {i}").as_bytes()
-                );
+                if out[..len] != *format!("data from producer, item {i}").as_bytes() {
+                    return Err(format!("item {i} holds something else").into());
+                }
                 map.remove(key.as_bytes())?;
                 break;
             }
