@@ -1,6 +1,7 @@
 //! Stress: every process reads, writes and deletes at once on one map, then the map is
 //! verified. `scale` measures read throughput for 1, 2, ... processes (up to the number of
-//! processors, or the number given), each reading its own keys.
+//! processors, or the number given), each reading its own keys. The processes of a run start
+//! together (they wait for a "go" key), so their measurements overlap.
 //!
 //! `cargo run --release --example stress [processes] [seconds]`
 //! `cargo run --release --example stress scale [max processes] [seconds]`
@@ -10,6 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KEYS_PER_PROCESS: u64 = 50_000;
+/// The start barrier's keys: each child adds 1 to `READY`, then waits for `GO`.
+const READY: &[u8] = b"ready";
+const GO: &[u8] = b"go";
 
 fn key(process: u64, n: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -71,7 +75,8 @@ fn run(
     let name = format!("stress-{}-{processes}", std::process::id());
     let map = SharedHashMap::create(
         &name,
-        Layout::new((processes * KEYS_PER_PROCESS) as usize, 16, 64)?,
+        // Room for the start barrier's two keys too.
+        Layout::new((processes * KEYS_PER_PROCESS) as usize + 2, 16, 64)?,
     )?;
     let result = (|| {
         for p in 0..processes {
@@ -95,6 +100,16 @@ fn run(
                     .spawn()
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Once every child is ready, let them all go at once.
+        let started = Instant::now();
+        while map.get_into::<8>(READY)?.map(|n| n.into_array()) != Some(Ok(processes.to_le_bytes()))
+        {
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err("the children never got ready".into());
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        map.insert(GO, b"")?;
         let mut total = 0.0;
         for (p, child) in children.into_iter().enumerate() {
             let output = child.wait_with_output()?;
@@ -130,6 +145,14 @@ fn child(
     seconds: f64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let map = SharedHashMap::open(name)?;
+    map.fetch_add(READY, 1)?;
+    let waiting = Instant::now();
+    while !map.contains_key(GO)? {
+        if waiting.elapsed() > Duration::from_secs(60) {
+            return Err("no go".into());
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
     let mut out = [0u8; 64];
     let started = Instant::now();
     let mut ops = 0u64;
