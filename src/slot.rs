@@ -71,6 +71,12 @@ impl<'a> SlotRef<'a> {
         self.value_len() == len && words_equal(self.value, value, len)
     }
 
+    /// The bytes of the value area: the longest value, padded to whole words.
+    #[inline]
+    pub(crate) fn value_area(&self) -> usize {
+        self.value.len() * WORD
+    }
+
     /// Copies the first `out.len()` value bytes into `out` (at most the value area; the copy
     /// stops there).
     #[inline]
@@ -101,7 +107,7 @@ impl<'a> SlotRef<'a> {
 
     /// Writes a whole entry. The caller holds the chunk lock, has begun a write, and checked
     /// that the entry's lengths fit the slot (the copies stop at the slot's end regardless).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write<K: Bytes + ?Sized, V: Bytes + ?Sized>(&self, entry: &Entry<'_, K, V>) {
         let (key_len, value_len) = (entry.key_len, entry.value_len);
         // Relaxed: the writer's Release fence (`ChunkGuard::begin_write`) precedes these stores

@@ -50,11 +50,21 @@ impl Sink for CopyInto<'_> {
     #[inline(always)]
     fn take(&mut self, entry: &SlotRef<'_>, value_len: usize) -> Result<(), Error> {
         let got = self.0.len();
-        let out = self.0.get_mut(..value_len).ok_or(Error::BufferTooSmall {
-            needed: value_len,
-            got,
-        })?;
-        entry.copy_value(out);
+        if value_len > got {
+            return Err(Error::BufferTooSmall {
+                needed: value_len,
+                got,
+            });
+        }
+        // Bytes of the buffer past the value are the caller's to ignore (see `RawMap::get`), so
+        // where the slot's value area covers the whole buffer, fill all of it: a copy of the
+        // buffer's length, which the caller often knows at compile time, instead of one of the
+        // value's, which is known only from the slot.
+        if entry.value_area() >= got {
+            entry.copy_value(self.0);
+        } else {
+            entry.copy_value(&mut self.0[..value_len]);
+        }
         Ok(())
     }
 }

@@ -71,19 +71,23 @@ impl Current<'_> {
     }
 }
 
-/// Where a write acts: a slot of a chunk whose lock it holds, and whether the key is in it
-/// (else the slot is free for the key).
+/// Where a write acts: a logical slot of a chunk whose lock it holds, and whether the key is in
+/// it (else the slot is free for the key). Holding the lock, nothing here can change.
 #[derive(Clone, Copy)]
-struct Spot {
+struct Spot<'r> {
     chunk: usize,
     slot: usize,
+    /// The chunk's slot map.
+    map: u32,
+    /// The physical slot behind `slot` under `map`.
+    entry: SlotRef<'r>,
     present: bool,
 }
 
 /// What the home chunk alone says about a write (see `spot_at_home`).
-enum AtHome {
+enum AtHome<'r> {
     /// Decided: the key's spot, or `None` (absent, and nothing to insert or no need to).
-    Decided(Option<Spot>),
+    Decided(Option<Spot<'r>>),
     /// The home chunk does not decide: the general path must look further.
     Beyond,
 }
@@ -104,7 +108,7 @@ struct Locked<'r> {
     /// The lock of the spot's chunk when that is not the home chunk; `lock_key_beyond_home`,
     /// the only place that makes a `Locked`, keeps it exactly then.
     other: Option<ChunkGuard<'r>>,
-    spot: Option<Spot>,
+    spot: Option<Spot<'r>>,
 }
 
 impl<'r> Locked<'r> {
@@ -160,6 +164,7 @@ impl<'r> RawMap<'r> {
         let hash = key.hash(self.seed);
         let probe = self.probe(hash);
         let waiter = self.waiter();
+        self.prefetch_for_write(probe.home, tag_of(hash));
         let mut home = lock::lock(self.region.control(probe.home), &waiter)?;
         let write = Write {
             key,
@@ -189,6 +194,36 @@ impl<'r> RawMap<'r> {
         Ok(result)
     }
 
+    /// Starts loading the slots a write to a key with `tag` in home chunk `chunk` will likely
+    /// touch, before it waits for the chunk's lock: the slot of the first matching tag and the
+    /// spare (a replace reads the one and writes the other), or the first empty slot (an
+    /// insert). When the table is larger than the caches, these loads then overlap with the
+    /// lock's own, instead of following it one after another. Read without the lock, so only
+    /// a guess: a wrong one costs a wasted load.
+    #[inline(always)]
+    fn prefetch_for_write(&self, chunk: usize, tag: u8) {
+        let control = self.region.control(chunk);
+        let tags = Tags::load(control);
+        // Relaxed: a hint; nothing read here is trusted.
+        let map = control.map.load(Ordering::Relaxed);
+        let prefetch = |phys: Result<crate::region::Phys, Error>| {
+            if let Ok(phys) = phys {
+                self.region.slot(chunk, phys).prefetch();
+            }
+        };
+        match tags.matching(tag).first() {
+            Some(slot) => {
+                prefetch(chunk::physical(map, slot, chunk));
+                prefetch(chunk::spare(map, chunk));
+            }
+            None => {
+                if let Some(slot) = tags.empty().first() {
+                    prefetch(chunk::physical(map, slot, chunk));
+                }
+            }
+        }
+    }
+
     /// Lets `decide` choose from the entry at `spot` and applies the choice, holding the lock
     /// of the key's home chunk and `guard`, the lock of `spot`'s chunk. Returns `decide`'s
     /// result and, after a removal, the chunk removed from (whose overflow counters the caller
@@ -198,7 +233,7 @@ impl<'r> RawMap<'r> {
         &self,
         guard: &mut ChunkGuard<'_>,
         write: &Write<'_, K>,
-        spot: Option<Spot>,
+        spot: Option<Spot<'r>>,
         decide: impl FnOnce(Option<Current<'r>>) -> Result<(Action<P>, R), Error>,
     ) -> Result<(R, Option<usize>), Error>
     where
@@ -207,7 +242,7 @@ impl<'r> RawMap<'r> {
     {
         let current = match spot {
             Some(spot) if spot.present => {
-                let entry = self.locked_slot(spot.chunk, spot.slot)?;
+                let entry = spot.entry;
                 let value_len = entry.value_len();
                 if value_len > self.layout.max_value_len() {
                     let (chunk, slot) = (spot.chunk as u32, spot.slot as u8);
@@ -239,9 +274,9 @@ impl<'r> RawMap<'r> {
                     stamp: 0,
                 };
                 if spot.present {
-                    self.replace(guard, spot.chunk, spot.slot, entry)?;
+                    self.replace(guard, spot, entry)?;
                 } else {
-                    self.place(guard, write.probe, spot.chunk, spot.slot, entry)?;
+                    self.place(guard, write.probe, spot, entry);
                 }
             }
             Action::Remove => {
@@ -261,16 +296,33 @@ impl<'r> RawMap<'r> {
     /// The slot holding logical slot `slot` of a chunk this thread has locked.
     #[inline]
     fn locked_slot(&self, chunk: usize, slot: usize) -> Result<SlotRef<'r>, Error> {
+        Ok(self.locked_spot(chunk, slot, true)?.entry)
+    }
+
+    /// The spot at logical slot `slot` of a chunk this thread has locked.
+    #[inline(always)]
+    fn locked_spot(&self, chunk: usize, slot: usize, present: bool) -> Result<Spot<'r>, Error> {
         // Relaxed: the chunk lock's Acquire ordered this load after the last holder's stores.
         let map = self.region.control(chunk).map.load(Ordering::Relaxed);
-        Ok(self.region.slot(chunk, chunk::physical(map, slot, chunk)?))
+        let entry = self.region.slot(chunk, chunk::physical(map, slot, chunk)?);
+        Ok(Spot {
+            chunk,
+            slot,
+            map,
+            entry,
+            present,
+        })
     }
 
     /// The common cases of a write, decided from the home chunk alone while holding its lock
     /// (so it cannot change): the key is there; or it is absent (the home chunk's overflow
     /// counter for its class is zero) and either need not be inserted or has room at home.
     #[inline(always)]
-    fn spot_at_home<K: Bytes + ?Sized>(&self, write: &Write<'_, K>, may_insert: bool) -> AtHome {
+    fn spot_at_home<K: Bytes + ?Sized>(
+        &self,
+        write: &Write<'_, K>,
+        may_insert: bool,
+    ) -> AtHome<'r> {
         let chunk = write.probe.home;
         let control = self.region.control(chunk);
         let tags = Tags::load(control);
@@ -282,10 +334,13 @@ impl<'r> RawMap<'r> {
                 let Ok(phys) = chunk::physical(map, slot, chunk) else {
                     return AtHome::Beyond;
                 };
-                if self.region.slot(chunk, phys).holds_key(write.key) {
+                let entry = self.region.slot(chunk, phys);
+                if entry.holds_key(write.key) {
                     return AtHome::Decided(Some(Spot {
                         chunk,
                         slot,
+                        map,
+                        entry,
                         present: true,
                     }));
                 }
@@ -298,11 +353,10 @@ impl<'r> RawMap<'r> {
         }
         match (may_insert, tags.empty().first()) {
             (false, _) => AtHome::Decided(None),
-            (true, Some(slot)) => AtHome::Decided(Some(Spot {
-                chunk,
-                slot,
-                present: false,
-            })),
+            (true, Some(slot)) => match self.locked_spot(chunk, slot, false) {
+                Ok(spot) => AtHome::Decided(Some(spot)),
+                Err(_) => AtHome::Beyond,
+            },
             (true, None) => AtHome::Beyond,
         }
     }
@@ -372,20 +426,18 @@ impl<'r> RawMap<'r> {
             let spot = match found {
                 // `clear` may have emptied the slot (and another key taken it) before we
                 // locked its chunk; it cannot touch the home chunk, whose lock we held.
-                Some((_, slot, _)) => (chunk == home
-                    || (Tags::load(control).get(slot) == tag_of(hash)
-                        && self.locked_slot(chunk, slot)?.holds_key(key)))
-                .then_some(Spot {
-                    chunk,
-                    slot,
-                    present: true,
-                }),
+                Some((_, slot, _)) => {
+                    let spot = self.locked_spot(chunk, slot, true)?;
+                    (chunk == home
+                        || (Tags::load(control).get(slot) == tag_of(hash)
+                            && spot.entry.holds_key(key)))
+                    .then_some(spot)
+                }
                 // Another writer may have filled the chunk between our look and our lock.
-                None => Tags::load(control).empty().first().map(|slot| Spot {
-                    chunk,
-                    slot,
-                    present: false,
-                }),
+                None => match Tags::load(control).empty().first() {
+                    Some(slot) => Some(self.locked_spot(chunk, slot, false)?),
+                    None => None,
+                },
             };
             if spot.is_some() {
                 return Ok(Locked {
@@ -473,65 +525,55 @@ impl<'r> RawMap<'r> {
             .find(|&chunk| !Tags::load(self.region.control(chunk)).empty().is_empty())
     }
 
-    /// Writes a new entry into empty logical slot `slot` of locked `chunk`.
+    /// Writes a new entry into `spot`, an empty slot of a locked chunk.
     #[inline(always)]
     fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
         probe: Probe,
-        chunk: usize,
-        slot: usize,
+        spot: Spot<'r>,
         entry: Entry<'_, K, V>,
-    ) -> Result<(), Error> {
-        let control = self.region.control(chunk);
-        let target = self.locked_slot(chunk, slot)?;
+    ) {
         // Relaxed: if an iterator saw this key before it was removed, its increment of the
         // epoch happens before this load (through chunk locks and the removal's Release stores;
         // see `raw/iter.rs`), so this load sees it.
         let stamp = header::epoch(self.region.header()).load(Ordering::Relaxed);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
-        if chunk != probe.home {
-            for passed in probe.before(chunk) {
+        if spot.chunk != probe.home {
+            for passed in probe.before(spot.chunk) {
                 chunk::raise_overflow(self.region.control(passed), probe.class);
             }
         }
         guard.begin_write();
-        target.write(&Entry { stamp, ..entry });
+        spot.entry.write(&Entry { stamp, ..entry });
         #[cfg(feature = "test-hooks")]
         self.liveness.inside_write();
-        chunk::store_tag(control, slot, tag_of(entry.hash));
+        chunk::store_tag(self.region.control(spot.chunk), spot.slot, tag_of(entry.hash));
         guard.end_write();
-        Ok(())
     }
 
-    /// Replaces the entry in logical slot `slot` of locked `chunk` through the spare slot.
+    /// Replaces the entry at `spot`, in a locked chunk, through the chunk's spare slot.
     #[inline(always)]
     fn replace<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
-        chunk: usize,
-        slot: usize,
+        spot: Spot<'r>,
         entry: Entry<'_, K, V>,
     ) -> Result<(), Error> {
-        let control = self.region.control(chunk);
-        // Relaxed: we hold the chunk lock.
-        let map = control.map.load(Ordering::Relaxed);
-        let spare = chunk::spare(map, chunk)?;
-        let stamp = self
-            .region
-            .slot(chunk, chunk::physical(map, slot, chunk)?)
-            .stamp();
+        let spare = chunk::spare(spot.map, spot.chunk)?;
+        let stamp = spot.entry.stamp();
         guard.begin_write();
         self.region
-            .slot(chunk, spare)
+            .slot(spot.chunk, spare)
             .write(&Entry { stamp, ..entry });
         #[cfg(feature = "test-hooks")]
         self.liveness.inside_write();
         // Release: as for tags in `chunk::store_tag`; this store alone publishes the new entry.
-        control
+        self.region
+            .control(spot.chunk)
             .map
-            .store(chunk::remapped(map, slot, spare), Ordering::Release);
+            .store(chunk::remapped(spot.map, spot.slot, spare), Ordering::Release);
         guard.end_write();
         Ok(())
     }
