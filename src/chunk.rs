@@ -202,9 +202,7 @@ pub(crate) fn spare(map: u32, chunk: usize) -> Result<Phys, Error> {
     {
         return Err(corrupt);
     }
-    let pairs = (map & 0x0f0f_0f0f) + ((map >> 4) & 0x0f0f_0f0f);
-    let sum = pairs.wrapping_mul(0x0101_0101) >> 24;
-    let spare = 36u32.checked_sub(sum).and_then(Phys::new).ok_or(corrupt)?;
+    let spare = spare_unchecked(map).ok_or(corrupt)?;
     // No nibble may name the spare: a zero nibble in `map ^ spare * 0x1111_1111` marks one.
     let diff = map ^ (spare.get() as u32 * 0x1111_1111);
     let nonzero_nibbles = ((diff & 0x7777_7777).wrapping_add(0x7777_7777) | diff) & 0x8888_8888;
@@ -212,6 +210,17 @@ pub(crate) fn spare(map: u32, chunk: usize) -> Result<Phys, Error> {
         return Err(corrupt);
     }
     Ok(spare)
+}
+
+/// What [`spare`] gives for a valid `map`, without checking that `map` is valid (for a guess;
+/// `None` only where it is not even a slot index).
+#[inline]
+pub(crate) fn spare_unchecked(map: u32) -> Option<Phys> {
+    // Each byte of `pairs` is the sum of two nibbles (at most 30), so the multiply's top byte
+    // is the sum of all eight without carries.
+    let pairs = (map & 0x0f0f_0f0f) + ((map >> 4) & 0x0f0f_0f0f);
+    let sum = pairs.wrapping_mul(0x0101_0101) >> 24;
+    36u32.checked_sub(sum).and_then(Phys::new)
 }
 
 /// `map` with logical slot `slot` moved to physical slot `phys`.

@@ -93,7 +93,7 @@ impl SlotRef<'_> {
     /// wait for it later. A hint only: nothing is read, and no-op where not implemented.
     #[inline(always)]
     pub(crate) fn prefetch(&self) {
-        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
         {
             use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let start = core::ptr::from_ref(self.header).cast::<i8>();

@@ -57,6 +57,8 @@ pub struct RawMap<'r> {
     seed: u64,
     owner: u32,
     liveness: &'r dyn Liveness,
+    /// Whether writes prefetch the slots they will touch (`write::PREFETCH_ABOVE`).
+    prefetch_writes: bool,
 }
 
 impl core::fmt::Debug for RawMap<'_> {
@@ -201,6 +203,7 @@ impl<'r> RawMap<'r> {
             seed: self.seed,
             owner: self.owner,
             liveness: self.liveness,
+            prefetch_writes: self.prefetch_writes,
         }
     }
 
@@ -240,6 +243,7 @@ impl<'r> RawMap<'r> {
             seed,
             owner: liveness.owner_id().get(),
             liveness,
+            prefetch_writes: write::prefetches(&layout),
         })
     }
 
@@ -261,6 +265,7 @@ impl<'r> RawMap<'r> {
             seed: stored.seed,
             owner: liveness.owner_id().get(),
             liveness,
+            prefetch_writes: write::prefetches(&stored.layout),
         })
     }
 

@@ -24,6 +24,7 @@ use crate::bytes::Bytes;
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error, ValueProblem};
 use crate::header;
+use crate::layout::Layout;
 use crate::lock::{self, ChunkGuard, Waiter};
 use crate::probe::Probe;
 use crate::region::SlotRef;
@@ -136,6 +137,16 @@ impl<T: AsRef<[u8]>> Bytes for Owned<T> {
     }
 }
 
+/// Region size above which writes prefetch the slots they will likely touch before they take
+/// the home lock (see `prefetch_for_write`): a smaller region stays in the caches, where a
+/// prefetch only costs the instructions that compute its address.
+const PREFETCH_ABOVE: usize = 4 << 20;
+
+/// Whether writes to a map with `layout` prefetch (see [`PREFETCH_ABOVE`]).
+pub(super) fn prefetches(layout: &Layout) -> bool {
+    layout.region_size() > PREFETCH_ABOVE
+}
+
 /// A write's key, with what the write derives from it once.
 struct Write<'k, K: ?Sized> {
     key: &'k K,
@@ -164,7 +175,9 @@ impl<'r> RawMap<'r> {
         let hash = key.hash(self.seed);
         let probe = self.probe(hash);
         let waiter = self.waiter();
-        self.prefetch_for_write(probe.home, tag_of(hash));
+        if self.prefetch_writes {
+            self.prefetch_for_write(probe.home, tag_of(hash), may_insert);
+        }
         let mut home = lock::lock(self.region.control(probe.home), &waiter)?;
         let write = Write {
             key,
@@ -195,32 +208,32 @@ impl<'r> RawMap<'r> {
     }
 
     /// Starts loading the slots a write to a key with `tag` in home chunk `chunk` will likely
-    /// touch, before it waits for the chunk's lock: the slot of the first matching tag and the
-    /// spare (a replace reads the one and writes the other), or the first empty slot (an
-    /// insert). When the table is larger than the caches, these loads then overlap with the
+    /// touch, before it waits for the chunk's lock: the slot of the first matching tag, and the
+    /// spare when `may_insert` (an operation that may insert usually replaces if the key is
+    /// there, reading the one and writing the other), or else the first empty slot (an insert). When the table is larger than the caches, these loads then overlap with the
     /// lock's own, instead of following it one after another. Read without the lock, so only
     /// a guess: a wrong one costs a wasted load.
     #[inline(always)]
-    fn prefetch_for_write(&self, chunk: usize, tag: u8) {
+    fn prefetch_for_write(&self, chunk: usize, tag: u8, may_insert: bool) {
         let control = self.region.control(chunk);
         let tags = Tags::load(control);
         // Relaxed: a hint; nothing read here is trusted.
         let map = control.map.load(Ordering::Relaxed);
-        let prefetch = |phys: Result<crate::region::Phys, Error>| {
-            if let Ok(phys) = phys {
+        let prefetch = |phys: Option<crate::region::Phys>| {
+            if let Some(phys) = phys {
                 self.region.slot(chunk, phys).prefetch();
             }
         };
-        match tags.matching(tag).first() {
-            Some(slot) => {
-                prefetch(chunk::physical(map, slot, chunk));
-                prefetch(chunk::spare(map, chunk));
-            }
-            None => {
-                if let Some(slot) = tags.empty().first() {
-                    prefetch(chunk::physical(map, slot, chunk));
-                }
-            }
+        let (slot, spare) = match tags.matching(tag).first() {
+            Some(slot) => (Some(slot), may_insert),
+            None if may_insert => (tags.empty().first(), false),
+            None => (None, false),
+        };
+        if let Some(slot) = slot {
+            prefetch(chunk::physical(map, slot, chunk).ok());
+        }
+        if spare {
+            prefetch(chunk::spare_unchecked(map));
         }
     }
 
