@@ -1,18 +1,31 @@
 //! The torture suite: a history checker across processes. Every value carries its writer, a
 //! sequence number per writer and key, and a checksum. Each process writes, removes and reads
-//! shared keys for a fixed number of operations, and asserts that every value it reads is
-//! whole (no torn read) and that, per writer and key, the sequence numbers it sees never go
-//! back (no stale read after a newer one). With 2, 4 and 8 processes, over a small table (heavy
-//! collisions, overflow chains) and a large one; `verify` is clean afterwards.
+//! shared keys for a fixed number of operations, half of them on 64 hot keys (so that keys are
+//! read again and again while others write them), and asserts that every value it reads is
+//! whole (no torn read), that, per writer and key, the sequence numbers it sees never go back
+//! (no stale read after a newer one), that a value of its own it reads is the last it wrote
+//! there, and that it made many such comparisons. Half the processes also iterate over the map
+//! in a second thread all the while: every value yielded is whole, no key comes twice in one
+//! iteration, and sequence numbers never go back from one iteration to the next. With 2, 4 and
+//! 8 processes, over a small table (heavy collisions, overflow chains) and a large one;
+//! `verify` is clean afterwards.
 
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{Rng, UniqueName, env_u64, join_all, role, spawn_child};
+use common::{Gated, Rng, UniqueName, env_u64, role, wait_at_start_line};
 use shared_hashmap_posix::{Layout, SharedHashMap};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 const VALUE: usize = 1024;
+
+/// Half of each process's operations go to keys `0..HOT_KEYS`.
+const HOT_KEYS: u64 = 64;
+
+/// The longest a whole torture run may take, however busy the machine.
+const RUN_BOUND: Duration = Duration::from_secs(120);
 
 /// A value: writer, key, sequence, then filler derived from all three.
 fn value(writer: u64, key: u64, seq: u64) -> [u8; VALUE] {
@@ -46,13 +59,77 @@ fn child() {
     assert_eq!(role, "historian");
     let (me, keys, ops) = (env_u64("WRITER"), env_u64("KEYS"), env_u64("OPS"));
     let map = SharedHashMap::open(&name).unwrap();
+    wait_at_start_line();
+    let (done, iterated) = (AtomicBool::new(false), AtomicU64::new(0));
+    let iterates = me % 2 == 0;
+    std::thread::scope(|scope| {
+        let iterator =
+            iterates.then(|| scope.spawn(|| iterate_until(&map, keys, &done, &iterated)));
+        // An iterating process goes on operating until one iteration has run entirely meanwhile
+        // (or the iterating thread has failed).
+        let more = || {
+            iterator
+                .as_ref()
+                .is_some_and(|iterator| !iterator.is_finished())
+                && iterated.load(Ordering::Relaxed) == 0
+        };
+        let stop_iterating = SetOnDrop(&done);
+        let comparisons = history(&map, me, keys, ops, &more);
+        drop(stop_iterating);
+        // Many reads find a key this process has seen before, from the same writer: the check
+        // had something to compare (about 0.25 to 0.45 of the operations), and often found a
+        // newer value that another process wrote meanwhile (about 1/150 to 1/10 of them).
+        assert!(
+            comparisons.same_writer >= ops / 8 && comparisons.newer >= ops / 1000,
+            "process {me}: too few comparisons: {comparisons:?}"
+        );
+        if let Some(iterator) = iterator {
+            iterator.join().unwrap();
+            assert!(iterated.load(Ordering::Relaxed) >= 1);
+        }
+    });
+}
+
+/// Sets its flag when dropped, also when the thread panics (so that a failing process ends).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How many reads the stale-read check compared with an earlier read or write of the same
+/// key and writer, and how many of those found a newer sequence number.
+#[derive(Debug, Default)]
+struct Comparisons {
+    same_writer: u64,
+    newer: u64,
+}
+
+/// Runs `ops` random operations on `keys` keys as writer `me`, and more while `more()`,
+/// checking every read.
+fn history(
+    map: &SharedHashMap,
+    me: u64,
+    keys: u64,
+    ops: u64,
+    more: &dyn Fn() -> bool,
+) -> Comparisons {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (me + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    // This writer's next sequence number per key; the highest seen per (key, writer).
+    // This writer's last sequence number per key; the highest seen per (key, writer).
     let mut next_seq: HashMap<u64, u64> = HashMap::new();
     let mut seen: HashMap<(u64, u64), u64> = HashMap::new();
+    let mut comparisons = Comparisons::default();
     let mut out = [0u8; VALUE];
-    for _ in 0..ops {
-        let key = rng.next() % keys;
+    let mut done = 0;
+    while done < ops || more() {
+        done += 1;
+        let key = if rng.next() % 2 == 0 {
+            rng.next() % HOT_KEYS.min(keys)
+        } else {
+            rng.next() % keys
+        };
         let key_bytes = key.to_le_bytes();
         match rng.next() % 10 {
             0..3 => {
@@ -67,14 +144,58 @@ fn child() {
             _ => {
                 if let Some(len) = map.get(&key_bytes, &mut out).unwrap() {
                     let (writer, seq) = parse(&out[..len], key);
-                    let last = seen.entry((key, writer)).or_insert(seq);
-                    assert!(
-                        seq >= *last,
-                        "stale read: key {key} writer {writer} went {last} -> {seq}"
-                    );
-                    *last = seq;
+                    if writer == me {
+                        // Every later write of ours to this key replaced the earlier ones.
+                        assert_eq!(
+                            Some(&seq),
+                            next_seq.get(&key),
+                            "key {key}: read our own write {seq}, not our last"
+                        );
+                    }
+                    match seen.get_mut(&(key, writer)) {
+                        Some(last) => {
+                            assert!(
+                                seq >= *last,
+                                "stale read: key {key} writer {writer} went {last} -> {seq}"
+                            );
+                            comparisons.same_writer += 1;
+                            comparisons.newer += u64::from(seq > *last);
+                            *last = seq;
+                        }
+                        None => {
+                            seen.insert((key, writer), seq);
+                        }
+                    }
                 }
             }
+        }
+    }
+    comparisons
+}
+
+/// Iterates over the whole map again and again until `done`: every value whole, no key twice
+/// in one iteration, and per key and writer no sequence number older than one an earlier
+/// iteration yielded. Counts in `iterated` the iterations that ended before `done` was set
+/// (that ran entirely while this process was operating).
+fn iterate_until(map: &SharedHashMap, keys: u64, done: &AtomicBool, iterated: &AtomicU64) {
+    let mut seen: HashMap<(u64, u64), u64> = HashMap::new();
+    while !done.load(Ordering::Relaxed) {
+        let mut yielded = HashSet::new();
+        for entry in map.iter::<8, VALUE>() {
+            let (key, bytes) = entry.unwrap();
+            let key = u64::from_le_bytes(key[..].try_into().expect("an 8-byte key"));
+            assert!(key < keys, "iteration yielded a foreign key {key}");
+            assert!(yielded.insert(key), "iteration yielded key {key} twice");
+            let (writer, seq) = parse(&bytes, key);
+            let last = seen.entry((key, writer)).or_insert(seq);
+            assert!(
+                seq >= *last,
+                "stale iteration: key {key} writer {writer} went {last} -> {seq}"
+            );
+            *last = seq;
+        }
+        if !done.load(Ordering::Relaxed) {
+            iterated.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -90,10 +211,14 @@ fn torture(processes: u64, capacity: usize, keys: u64, ops: u64) {
             ("OPS", ops.to_string()),
         ]
     };
-    let children = (0..processes)
-        .map(|writer| spawn_child("historian", name.as_str(), &env(writer), false))
-        .collect();
-    join_all(children);
+    let mut children = Gated::new();
+    for writer in 0..processes {
+        children.spawn("historian", name.as_str(), &env(writer));
+    }
+    children.go();
+    for (writer, status) in children.join(RUN_BOUND).into_iter().enumerate() {
+        assert!(status.success(), "process {writer} failed: {status}");
+    }
     // Whatever is left is whole, once per key, counted exactly; the structure is sound.
     let entries: Vec<_> = map.iter::<8, VALUE>().map(|entry| entry.unwrap()).collect();
     for (key, bytes) in &entries {
