@@ -5,7 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use shared_hashmap::{Error, Layout, RawMap, hash_bytes, region_bytes};
+use shared_hashmap::{Corruption, Error, Layout, RawMap, hash_bytes, region_bytes};
 use std::time::{Duration, Instant};
 use support::{SharedMemory, TestLiveness, memory};
 
@@ -64,20 +64,54 @@ fn forged_headers_with_valid_checksums_are_checked() {
     let mut rng = Rng(0x9abc_def0);
     let layout = Layout::new(20, 8, 8).unwrap();
     let mut template = memory(&layout);
-    let _ = RawMap::init(region_bytes(&mut template), layout).unwrap();
+    {
+        let map = RawMap::init(region_bytes(&mut template), layout).unwrap();
+        for k in 0..20u64 {
+            map.insert(&k.to_le_bytes(), &k.to_le_bytes()).unwrap();
+        }
+    }
+    let mut liveness = TestLiveness::new(100, &support::no_dead());
+    liveness.max_attempts = 50;
+    let mut accepted = 0;
     for case in 0..CASES {
         let mut region = template.clone();
         let bytes = region_bytes(&mut region);
-        // Random capacity, key and value lengths, chunk count.
-        for word in [4, 5, 6, 7, 8] {
-            if rng.below(2) == 0 {
-                let value = match rng.below(4) {
-                    0 => rng.next() as u32,
-                    1 => rng.below(64) as u32,
-                    2 => u32::MAX - rng.below(4) as u32,
-                    _ => 0,
-                };
+        if case % 2 == 0 {
+            // A consistent layout (capacity, key and value lengths, chunk count) that may fit
+            // the region, and sometimes another seed: accepted, and the body is read with it.
+            let forged = Layout::new(
+                1 + rng.below(40) as usize,
+                rng.below(17) as usize,
+                rng.below(17) as usize,
+            )
+            .unwrap();
+            let capacity = forged.capacity() as u64;
+            let fields = [
+                (4, capacity as u32),
+                (5, (capacity >> 32) as u32),
+                (6, forged.max_key_len() as u32),
+                (7, forged.max_value_len() as u32),
+                (8, forged.chunks() as u32),
+            ];
+            for (word, value) in fields {
                 bytes[word * 4..word * 4 + 4].copy_from_slice(&value.to_ne_bytes());
+            }
+            if rng.below(4) == 0 {
+                let word = 9 + rng.below(2) as usize;
+                bytes[word * 4..word * 4 + 4].copy_from_slice(&(rng.next() as u32).to_ne_bytes());
+            }
+        } else {
+            // Random capacity, key and value lengths, chunk count.
+            for word in [4, 5, 6, 7, 8] {
+                if rng.below(2) == 0 {
+                    let value = match rng.below(4) {
+                        0 => rng.next() as u32,
+                        1 => rng.below(64) as u32,
+                        2 => u32::MAX - rng.below(4) as u32,
+                        _ => 0,
+                    };
+                    bytes[word * 4..word * 4 + 4].copy_from_slice(&value.to_ne_bytes());
+                }
             }
         }
         fix_checksum(bytes);
@@ -88,11 +122,25 @@ fn forged_headers_with_valid_checksums_are_checked() {
                     map.layout().region_size() <= bytes_len(&template),
                     "case {case}"
                 );
+                accepted += 1;
+                // Operations on a body laid out for another layout: errors or answers.
+                let map = map.with_liveness(&liveness);
+                for _ in 0..2 {
+                    exercise(&map, &mut rng);
+                }
+            }
+            // The checksum was fixed up: only the layout's own checks may refuse it.
+            Err(Error::Corrupt(Corruption::HeaderChecksum)) => {
+                panic!("case {case}: the forged header failed its checksum (fix_checksum is wrong)")
             }
             Err(Error::Corrupt(_) | Error::RegionTooSmall { .. }) => {}
             Err(other) => panic!("case {case}: unexpected {other:?}"),
         }
     }
+    assert!(
+        accepted >= CASES / 8,
+        "only {accepted} of {CASES} forged headers were accepted"
+    );
 }
 
 fn bytes_len(words: &[u64]) -> usize {
@@ -113,9 +161,10 @@ fn exercise(map: &RawMap<'_>, rng: &mut Rng) {
     let _ = map.remove(&key);
     let _ = map.len();
     let _ = map.is_empty();
-    for entry in map.iter::<8, 8>().take(200) {
-        let _ = entry;
-    }
+    // Every chunk yields at most its 8 slots and one error: iteration ends by itself.
+    let limit = map.layout().chunks() * 9;
+    let items = map.iter::<8, 8>().take(limit + 1).count();
+    assert!(items <= limit, "iteration went on past {limit} items");
     let _ = map.verify();
     let mut scratch = vec![0; map.layout().chunks()];
     let _ = map.verify_exact(&mut scratch);
