@@ -562,7 +562,11 @@ impl<'r> RawMap<'r> {
         spot.entry.write(&Entry { stamp, ..entry });
         #[cfg(feature = "test-hooks")]
         self.liveness.inside_write();
-        chunk::store_tag(self.region.control(spot.chunk), spot.slot, tag_of(entry.hash));
+        chunk::store_tag(
+            self.region.control(spot.chunk),
+            spot.slot,
+            tag_of(entry.hash),
+        );
         guard.end_write();
     }
 
@@ -583,10 +587,10 @@ impl<'r> RawMap<'r> {
         #[cfg(feature = "test-hooks")]
         self.liveness.inside_write();
         // Release: as for tags in `chunk::store_tag`; this store alone publishes the new entry.
-        self.region
-            .control(spot.chunk)
-            .map
-            .store(chunk::remapped(spot.map, spot.slot, spare), Ordering::Release);
+        self.region.control(spot.chunk).map.store(
+            chunk::remapped(spot.map, spot.slot, spare),
+            Ordering::Release,
+        );
         guard.end_write();
         Ok(())
     }
