@@ -77,10 +77,11 @@ fn child() {
         let comparisons = history(&map, me, keys, ops, &more);
         drop(stop_iterating);
         // Many reads find a key this process has seen before, from the same writer: the check
-        // had something to compare (about 0.25 to 0.45 of the operations), and often found a
-        // newer value that another process wrote meanwhile (about 1/150 to 1/10 of them).
+        // had something to compare (0.25 to 0.45 of the operations). How many found a newer
+        // value that another process wrote meanwhile depends on the scheduler (1/10 of them
+        // on an idle machine, 1/2000 on a busy one), so it is not asserted.
         assert!(
-            comparisons.same_writer >= ops / 8 && comparisons.newer >= ops / 1000,
+            comparisons.same_writer >= ops / 8,
             "process {me}: too few comparisons: {comparisons:?}"
         );
         if let Some(iterator) = iterator {
