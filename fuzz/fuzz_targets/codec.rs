@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared_hashmap::{Decode, Encode, OwnedValue, Value};
+use shared_hashmap::{Decode, Encode, Error, OwnedValue, Value};
 
 fn bytes_of<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
     let encoded = value.encode();
@@ -48,11 +48,14 @@ fuzz_target!(|data: &[u8]| {
             data,
             "Value does not re-encode to its bytes"
         );
-        assert_eq!(
-            OwnedValue::<4096>::new(value)
-                .map(|owned| owned.as_bytes().to_vec())
-                .as_deref(),
-            Ok(data)
-        );
+        // Held inline up to its capacity; longer values are refused with their length.
+        match OwnedValue::<4096>::new(value) {
+            Ok(owned) => assert_eq!(owned.as_bytes(), data),
+            Err(Error::ValueTooLong { len, max }) => {
+                assert_eq!((len, max), (data.len(), 4096));
+                assert!(data.len() > 4096, "refused a value that fits");
+            }
+            Err(other) => panic!("OwnedValue::new: {other:?}"),
+        }
     }
 });

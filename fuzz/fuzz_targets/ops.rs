@@ -47,25 +47,35 @@ fuzz_target!(|input: Input| {
     for op in input.ops.iter().take(200) {
         match op {
             Op::Insert(k, v) => match map.insert(k, v) {
-                Ok(replaced) => assert_eq!(replaced, model.insert(k.clone(), v.clone()).is_some()),
+                Ok(replaced) => {
+                    assert!(lengths_ok(k, Some(v)), "accepted a key or value too long");
+                    assert_eq!(replaced, model.insert(k.clone(), v.clone()).is_some());
+                }
                 Err(Error::TableFull) => assert!(!room(&model, k)),
                 Err(_) => assert!(!lengths_ok(k, Some(v))),
             },
             Op::Get(k) => {
                 let mut out = [0u8; MAX_VALUE];
                 match map.get(k, &mut out) {
-                    Ok(Some(len)) => assert_eq!(Some(&out[..len]), model.get(k).map(Vec::as_slice)),
-                    Ok(None) => assert!(!model.contains_key(k)),
+                    Ok(found) => {
+                        assert!(lengths_ok(k, None), "accepted a key too long");
+                        let found = found.map(|len| &out[..len]);
+                        assert_eq!(found, model.get(k).map(Vec::as_slice));
+                    }
                     Err(_) => assert!(!lengths_ok(k, None)),
                 }
             }
             Op::Remove(k) => match map.remove(k) {
-                Ok(removed) => assert_eq!(removed, model.remove(k).is_some()),
+                Ok(removed) => {
+                    assert!(lengths_ok(k, None), "accepted a key too long");
+                    assert_eq!(removed, model.remove(k).is_some());
+                }
                 Err(_) => assert!(!lengths_ok(k, None)),
             },
             Op::CompareExchange(k, current, new) => {
                 match map.compare_exchange(k, current.as_deref(), new) {
                     Ok(swapped) => {
+                        assert!(lengths_ok(k, Some(new)), "accepted a key or value too long");
                         assert_eq!(swapped, model.get(k) == current.as_ref());
                         if swapped {
                             model.insert(k.clone(), new.clone());
@@ -79,6 +89,7 @@ fuzz_target!(|input: Input| {
             }
             Op::FetchAdd(k, delta) => match map.fetch_add(k, i64::from(*delta)) {
                 Ok(old) => {
+                    assert!(lengths_ok(k, None), "accepted a key too long");
                     let expected = model
                         .get(k)
                         .map_or(0, |v| i64::from_le_bytes(v[..].try_into().unwrap()));
@@ -92,14 +103,34 @@ fuzz_target!(|input: Input| {
                 Err(Error::InvalidValue(_)) => assert!(model.get(k).is_some_and(|v| v.len() != 8)),
                 Err(_) => assert!(!lengths_ok(k, None)),
             },
-            Op::Update(k, new) => match map.update::<MAX_VALUE, _, _>(k, |_| new.clone()) {
-                Ok(()) => match new {
-                    Some(v) => drop(model.insert(k.clone(), v.clone())),
-                    None => drop(model.remove(k)),
-                },
-                Err(Error::TableFull) => assert!(new.is_some() && !room(&model, k)),
-                Err(_) => assert!(!lengths_ok(k, new.as_deref())),
-            },
+            Op::Update(k, new) => {
+                // The closure sees the current value, exactly once.
+                let mut calls = 0;
+                let result = map.update::<MAX_VALUE, _, _>(k, |old| {
+                    calls += 1;
+                    assert_eq!(
+                        old,
+                        model.get(k).map(Vec::as_slice),
+                        "update saw another value"
+                    );
+                    new.clone()
+                });
+                match result {
+                    Ok(()) => {
+                        assert_eq!(calls, 1);
+                        assert!(
+                            lengths_ok(k, new.as_deref()),
+                            "accepted a key or value too long"
+                        );
+                        match new {
+                            Some(v) => drop(model.insert(k.clone(), v.clone())),
+                            None => drop(model.remove(k)),
+                        }
+                    }
+                    Err(Error::TableFull) => assert!(new.is_some() && !room(&model, k)),
+                    Err(_) => assert!(!lengths_ok(k, new.as_deref())),
+                }
+            }
             Op::Clear => {
                 map.clear().unwrap();
                 model.clear();
