@@ -120,6 +120,7 @@ enum Program {
     Overflow,
 }
 
+/// One operation of a victim's program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     /// Insert `value(owner, k, round)` under `key`.
@@ -369,7 +370,8 @@ fn child() {
 }
 
 /// Runs `program` from operation `FIRST_OP` on, printing `ack I` once operation `I` is
-/// complete; stops for good inside the write of operation `STOP_AT`.
+/// complete; stops for good inside operation `STOP_AT` (inside the write of an insert, or in a
+/// clear, waiting for the chunk of key(7, `BLOCK`)) and prints `inside STOP_AT` there.
 fn victim(map: &SharedHashMap, program: Program) {
     let stop_at = env_u64("STOP_AT");
     let stops_waiting = stop_at != u64::MAX && program.op(stop_at) == Op::Clear;
