@@ -158,11 +158,19 @@ pub(crate) fn try_lock<'a>(
     control: &'a ControlBlock,
     waiter: &Waiter<'_>,
 ) -> Option<ChunkGuard<'a>> {
+    try_lock_as(control, waiter.owner)
+}
+
+/// Takes `control`'s lock for `owner` if it is free, without waiting: the uncontended path,
+/// which needs no [`Waiter`] (an operation makes one when it first has to wait, and so keeps
+/// it out of memory otherwise).
+#[inline]
+pub(crate) fn try_lock_as(control: &ControlBlock, owner: u32) -> Option<ChunkGuard<'_>> {
     // Acquire on success: pairs with the Release in `ChunkGuard::drop` of the previous holder.
     // Relaxed on failure: nothing is read on that path.
     match control
         .lock
-        .compare_exchange(0, waiter.owner, Ordering::Acquire, Ordering::Relaxed)
+        .compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
     {
         Ok(_) => Some(ChunkGuard::acquired(control)),
         Err(_) => None,
@@ -182,9 +190,10 @@ pub(crate) fn lock<'a>(
     }
 }
 
+/// [`lock`]'s path for a lock that was not free at the first try.
 #[cold]
 #[inline(never)]
-fn lock_contended<'a>(
+pub(crate) fn lock_contended<'a>(
     control: &'a ControlBlock,
     waiter: &Waiter<'_>,
 ) -> Result<ChunkGuard<'a>, Error> {

@@ -155,6 +155,14 @@ struct Write<'k, K: ?Sized> {
     probe: Probe,
 }
 
+impl<K: ?Sized> Clone for Write<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: ?Sized> Copy for Write<'_, K> {}
+
 impl<'r> RawMap<'r> {
     /// Locks `key`'s home chunk (and the chunk it is in, or a chunk with room for it when
     /// `may_insert`), lets `decide` choose from the current entry, and applies the choice.
@@ -174,11 +182,20 @@ impl<'r> RawMap<'r> {
         self.check_key(key_len)?;
         let hash = key.hash(self.seed);
         let probe = self.probe(hash);
-        let waiter = self.waiter();
         if self.prefetch_writes {
             self.prefetch_for_write(probe.home, tag_of(hash), may_insert);
         }
-        let mut home = lock::lock(self.region.control(probe.home), &waiter)?;
+        // The waiter, and copies of `write` for the out-of-line paths, are made only on those
+        // paths: a value whose address escapes lives in memory, and every store the common path
+        // makes delays the next lock's compare-and-swap, which waits for all of them.
+        let control = self.region.control(probe.home);
+        let (mut home, waiter) = match lock::try_lock_as(control, self.owner) {
+            Some(guard) => (guard, None),
+            None => {
+                let waiter = self.waiter();
+                (lock::lock_contended(control, &waiter)?, Some(waiter))
+            }
+        };
         let write = Write {
             key,
             key_len,
@@ -193,7 +210,9 @@ impl<'r> RawMap<'r> {
             }
             AtHome::Beyond => {
                 drop(home);
-                let mut locked = self.lock_key_beyond_home(&write, may_insert, &waiter)?;
+                let waiter = waiter.unwrap_or_else(|| self.waiter());
+                let beyond = write;
+                let mut locked = self.lock_key_beyond_home(&beyond, may_insert, &waiter)?;
                 let spot = locked.spot;
                 let outcome = self.apply(locked.spot_guard(), &write, spot, decide);
                 drop(locked);
