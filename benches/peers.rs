@@ -288,7 +288,10 @@ fn peers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
+    // No criterion plots: over hundreds of benchmarks they take longer than the measurements;
+    // `benches/report.py` draws the ones that matter.
     config = Criterion::default()
+        .without_plots()
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(600))
         .sample_size(10);
