@@ -37,9 +37,9 @@ impl Drop for UniqueName {
     }
 }
 
-/// Starts this test binary again, running only the test `child`, in role `role` with the
-/// environment `env`. Its stdout (the test harness's report) is discarded unless `piped`.
-pub fn spawn_child(role: &str, name: &str, env: &[(&str, String)], piped: bool) -> Child {
+/// This test binary, set to run only the test `child`, in role `role` on map `name` with the
+/// environment `env`.
+fn child_command(role: &str, name: &str, env: &[(&str, String)]) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
     command
         .args([
@@ -50,12 +50,20 @@ pub fn spawn_child(role: &str, name: &str, env: &[(&str, String)], piped: bool) 
             "--quiet",
         ])
         .env(ROLE, role)
-        .env(NAME, name)
-        .stdout(if piped { Stdio::piped() } else { Stdio::null() });
+        .env(NAME, name);
     for (key, value) in env {
         command.env(key, value);
     }
-    command.spawn().expect("spawn a child test process")
+    command
+}
+
+/// Starts this test binary again, running only the test `child`, in role `role` with the
+/// environment `env`. Its stdout (the test harness's report) is discarded unless `piped`.
+pub fn spawn_child(role: &str, name: &str, env: &[(&str, String)], piped: bool) -> Child {
+    child_command(role, name, env)
+        .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+        .spawn()
+        .expect("spawn a child test process")
 }
 
 /// Waits for every child and asserts that each succeeded.
@@ -129,23 +137,11 @@ impl Gated {
     /// Starts this test binary again in `role` (as [`spawn_child`] does), its stdin and stdout
     /// pipes to this process.
     pub fn spawn(&mut self, role: &str, name: &str, env: &[(&str, String)]) {
-        let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
-        command
-            .args([
-                "--exact",
-                "child",
-                "--nocapture",
-                "--test-threads=1",
-                "--quiet",
-            ])
-            .env(ROLE, role)
-            .env(NAME, name)
+        let mut child = child_command(role, name, env)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn a child test process");
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn a child test process");
         self.stdins.push(child.stdin.take().expect("a piped stdin"));
         self.stdouts.push(std::io::BufReader::new(
             child.stdout.take().expect("a piped stdout"),
