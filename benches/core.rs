@@ -17,7 +17,7 @@
 
 mod support;
 
-use criterion::{Criterion, criterion_group};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use std::time::Duration;
 use support::{
     BenchMap, Keys, Op, Ours, SIZES, Table, bench_map, estimate, filled, group_name, key,
@@ -99,7 +99,7 @@ fn churn(c: &mut Criterion) {
     let keys = Keys::<16>::new(table);
     let mut group = c.benchmark_group("churn");
     let mut fresh: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
-    group.bench_function("get_miss/fresh", |b| {
+    group.bench_function(BenchmarkId::new("get_miss", "fresh"), |b| {
         b.iter_custom(|iters| time_op::<16, 64, _>(&mut fresh, &keys, Op::GetMiss, iters))
     });
     drop(fresh);
@@ -114,7 +114,7 @@ fn churn(c: &mut Criterion) {
         BenchMap::<16, 64>::remove(&mut churned, &gone);
         BenchMap::<16, 64>::insert(&mut churned, &key((1 << 42) + n), &[1; 64]);
     }
-    group.bench_function("get_miss/churned", |b| {
+    group.bench_function(BenchmarkId::new("get_miss", "churned"), |b| {
         b.iter_custom(|iters| time_op::<16, 64, _>(&mut churned, &keys, Op::GetMiss, iters))
     });
     group.finish();
