@@ -229,7 +229,8 @@ impl<'r> RawMap<'r> {
     /// Starts loading the slots a write to a key with `tag` in home chunk `chunk` will likely
     /// touch, before it waits for the chunk's lock: the slot of the first matching tag, and the
     /// spare when `may_insert` (an operation that may insert usually replaces if the key is
-    /// there, reading the one and writing the other), or else the first empty slot (an insert). When the table is larger than the caches, these loads then overlap with the
+    /// there, reading the one and writing the other), or else the first empty slot (an
+    /// insert). When the table is larger than the caches, these loads then overlap with the
     /// lock's own, instead of following it one after another. Read without the lock, so only
     /// a guess: a wrong one costs a wasted load.
     #[inline(always)]
