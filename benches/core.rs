@@ -74,7 +74,7 @@ impl<const K: usize, const V: usize> BenchMap<K, V> for Brown<K, V> {
 fn core_size<const K: usize, const V: usize>(c: &mut Criterion) {
     for table in Table::all() {
         let keys = Keys::<K>::new(table);
-        let mut group = c.benchmark_group(group_name::<K, V>("core", table));
+        let mut group = c.benchmark_group(group_name("core", (K, V), table));
         bench_map::<K, V, Std<K, V>>(&mut group, table, &keys, &Op::ALL);
         bench_map::<K, V, Brown<K, V>>(&mut group, table, &keys, &Op::ALL);
         bench_map::<K, V, Ours>(&mut group, table, &keys, &Op::ALL);
@@ -122,13 +122,7 @@ fn churn(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // No criterion plots: over hundreds of benchmarks they take longer than the measurements;
-    // `benches/report.py` draws the ones that matter.
-    config = Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(10);
+    config = support::criterion_config(Duration::from_millis(300), Duration::from_secs(1));
     targets = core_ops, churn
 }
 
@@ -158,7 +152,7 @@ fn print_ratios() {
     let mut missed = 0;
     for (k, v) in SIZES {
         for table in Table::all() {
-            let group = format!("core-{k}x{v}-{}-{}", table.size_label(), table.load);
+            let group = group_name("core", (k, v), table);
             for op in Op::ALL {
                 let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
                 let (Some(ours), Some(std), Some(brown)) =

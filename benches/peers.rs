@@ -247,7 +247,7 @@ const THREADED: [Op; 3] = [Op::GetHit, Op::Mix90, Op::Mix50];
 fn peers_size<const K: usize, const V: usize>(c: &mut Criterion) {
     for table in Table::all() {
         let keys = Keys::<K>::new(table);
-        let mut group = c.benchmark_group(group_name::<K, V>("peers", table));
+        let mut group = c.benchmark_group(group_name("peers", (K, V), table));
         bench_map::<K, V, Ours>(&mut group, table, &keys, &Op::ALL);
         bench_map::<K, V, Heapless<K, V>>(&mut group, table, &keys, &Op::ALL);
         bench_map::<K, V, Dash<K, V>>(&mut group, table, &keys, &Op::ALL);
@@ -255,7 +255,7 @@ fn peers_size<const K: usize, const V: usize>(c: &mut Criterion) {
         bench_map::<K, V, Lmdb<true>>(&mut group, table, &keys, &Op::ALL);
         group.finish();
 
-        let mut group = c.benchmark_group(group_name::<K, V>("threads2", table));
+        let mut group = c.benchmark_group(group_name("threads2", (K, V), table));
         bench_threads::<K, V, Ours>(&mut group, table, &keys);
         bench_threads::<K, V, Dash<K, V>>(&mut group, table, &keys);
         group.finish();
@@ -288,13 +288,7 @@ fn peers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // No criterion plots: over hundreds of benchmarks they take longer than the measurements;
-    // `benches/report.py` draws the ones that matter.
-    config = Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(600))
-        .sample_size(10);
+    config = support::criterion_config(Duration::from_millis(200), Duration::from_millis(600));
     targets = peers
 }
 
@@ -322,7 +316,7 @@ fn print_ratios() {
     let mut missed = 0;
     for (k, v) in SIZES {
         for table in Table::all() {
-            let group = format!("peers-{k}x{v}-{}-{}", table.size_label(), table.load);
+            let group = group_name("peers", (k, v), table);
             for op in Op::ALL {
                 let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
                 let Some(ours) = get("shared-hashmap") else {
@@ -343,7 +337,7 @@ fn print_ratios() {
                 }
                 println!();
             }
-            let group = format!("threads2-{k}x{v}-{}-{}", table.size_label(), table.load);
+            let group = group_name("threads2", (k, v), table);
             for op in THREADED {
                 let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
                 if let (Some(ours), Some(dash)) = (get("shared-hashmap"), get("dashmap")) {

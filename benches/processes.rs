@@ -491,13 +491,7 @@ fn processes(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // No criterion plots: over hundreds of benchmarks they take longer than the measurements;
-    // `benches/report.py` draws the ones that matter.
-    config = Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(10);
+    config = support::criterion_config(Duration::from_millis(300), Duration::from_secs(1));
     targets = processes
 }
 

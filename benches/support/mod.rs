@@ -443,10 +443,25 @@ pub fn bench_map<const K: usize, const V: usize, M: BenchMap<K, V>>(
     }
 }
 
-/// The criterion group name of `family` for `K`/`V` keys and values in `table`:
+/// The criterion group name of `family` for keys and values of these lengths in `table`:
 /// `core-16x64-4k-50` (no characters that criterion rewrites in directory names).
-pub fn group_name<const K: usize, const V: usize>(family: &str, table: Table) -> String {
-    format!("{family}-{K}x{V}-{}-{}", table.size_label(), table.load)
+pub fn group_name(family: &str, (key_len, value_len): (usize, usize), table: Table) -> String {
+    format!(
+        "{family}-{key_len}x{value_len}-{}-{}",
+        table.size_label(),
+        table.load
+    )
+}
+
+/// The criterion settings of the benches: short warm-ups and measurements (they
+/// run hundreds of benchmarks), and no criterion plots, which take longer than the measurements
+/// (`benches/report.py` draws the ones that matter).
+pub fn criterion_config(warm_up: Duration, measurement: Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .without_plots()
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .sample_size(10)
 }
 
 /// The folder criterion saves its results in.
