@@ -17,11 +17,11 @@
 
 mod support;
 
-use criterion::{BenchmarkId, Criterion, criterion_group};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
 use support::{
-    BenchMap, Keys, Op, Ours, SIZES, Table, bench_map, estimate, filled, group_name, key,
-    measuring, time_op,
+    Balance, BenchMap, Keys, Op, Ours, Ratio, SIZES, Table, bench_filled, bench_ratios, estimate,
+    filled, group_name, key, measuring, paired, ratio_estimate, time_op,
 };
 
 type Std<const K: usize, const V: usize> = std::collections::HashMap<[u8; K], [u8; V]>;
@@ -70,39 +70,47 @@ impl<const K: usize, const V: usize> BenchMap<K, V> for Brown<K, V> {
     }
 }
 
-/// Every workload on every table of one key/value size, for the three maps.
-fn core_size<const K: usize, const V: usize>(c: &mut Criterion) {
+/// Every workload on every table of one key/value size, for the three maps; then the ratios of
+/// the others' times to this crate's, measured together.
+fn core_size<const K: usize, const V: usize>(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
     for table in Table::all() {
         let keys = Keys::<K>::new(table);
+        let mut std: Std<K, V> = filled(table.capacity, &keys).expect("a table");
+        let mut brown: Brown<K, V> = filled(table.capacity, &keys).expect("a table");
+        let mut ours: Ours = filled::<K, V, _>(table.capacity, &keys).expect("a table");
         let mut group = c.benchmark_group(group_name("core", (K, V), table));
-        bench_map::<K, V, Std<K, V>>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Brown<K, V>>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Ours>(&mut group, table, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut std, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut brown, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut ours, &keys, &Op::ALL);
+        group.finish();
+        let mut group = ratios.benchmark_group(group_name(RATIOS, (K, V), table));
+        group.sampling_mode(SamplingMode::Flat);
+        bench_ratios::<K, V, _, _>(&mut group, &mut ours, &mut std, &keys, &Op::ALL);
+        bench_ratios::<K, V, _, _>(&mut group, &mut ours, &mut brown, &keys, &Op::ALL);
         group.finish();
     }
 }
 
-fn core_ops(c: &mut Criterion) {
-    core_size::<8, 8>(c);
-    core_size::<16, 64>(c);
-    core_size::<64, 1024>(c);
+/// The family of the ratio groups: `ratio-core-16x64-4k-50/OP/MAP` is MAP's time over this
+/// crate's.
+const RATIOS: &str = "ratio-core";
+
+fn core_ops(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
+    core_size::<8, 8>(c, ratios);
+    core_size::<16, 64>(c, ratios);
+    core_size::<64, 1024>(c, ratios);
 }
 
 /// Insert/delete cycles the churned table goes through.
 const CHURN_CYCLES: u64 = 10_000_000;
 
-fn churn(c: &mut Criterion) {
+fn churn(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
     let table = Table {
         capacity: 1 << 12,
         load: 50,
     };
     let keys = Keys::<16>::new(table);
-    let mut group = c.benchmark_group("churn");
     let mut fresh: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
-    group.bench_function(BenchmarkId::new("get_miss", "fresh"), |b| {
-        b.iter_custom(|iters| time_op::<16, 64, _>(&mut fresh, &keys, Op::GetMiss, iters))
-    });
-    drop(fresh);
     let mut churned: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
     let live = keys.present.len() as u64;
     // Remove the oldest key and insert a new one: the live count stays at 50%. The keys
@@ -114,17 +122,33 @@ fn churn(c: &mut Criterion) {
         BenchMap::<16, 64>::remove(&mut churned, &gone);
         BenchMap::<16, 64>::insert(&mut churned, &key((1 << 42) + n), &[1; 64]);
     }
+    let mut group = c.benchmark_group("churn");
+    for (name, map) in [("fresh", &mut fresh), ("churned", &mut churned)] {
+        group.bench_function(BenchmarkId::new("get_miss", name), |b| {
+            b.iter_custom(|iters| time_op::<16, 64, _>(map, &keys, Op::GetMiss, iters))
+        });
+    }
+    group.finish();
+    let mut group = ratios.benchmark_group(CHURN_RATIO);
+    group.sampling_mode(SamplingMode::Flat);
+    let mut maps = (churned, fresh);
+    let mut balance = Balance::default();
     group.bench_function(BenchmarkId::new("get_miss", "churned"), |b| {
-        b.iter_custom(|iters| time_op::<16, 64, _>(&mut churned, &keys, Op::GetMiss, iters))
+        b.iter_custom(|iters| {
+            paired(
+                iters,
+                &mut maps,
+                &mut balance,
+                |(churned, _), n| time_op::<16, 64, _>(churned, &keys, Op::GetMiss, n),
+                |(_, fresh), n| time_op::<16, 64, _>(fresh, &keys, Op::GetMiss, n),
+            )
+        })
     });
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = support::criterion_config(Duration::from_millis(300), Duration::from_secs(1));
-    targets = core_ops, churn
-}
+/// The group of the churned table's miss time over the fresh one's, measured together.
+const CHURN_RATIO: &str = "ratio-churn";
 
 /// The core issue's target for `ours / other` on `op` in a table of `capacity` entries, where
 /// it sets one: against std at most 1.0 for get_hit, get_miss and remove, and for insert 1.25
@@ -141,10 +165,11 @@ fn target(other: &str, op: Op, capacity: usize) -> Option<f64> {
 }
 
 /// Prints, for every table and workload, ns/op of each map and this crate's time as a multiple
-/// of the others', marking with `!` each ratio over its target.
+/// of the others' (from the ratio benchmarks, which measure both together), marking with `!`
+/// each ratio over its target.
 fn print_ratios() {
-    println!("\nshared-hashmap time / other map's time (below 1.00: shared-hashmap is faster;");
-    println!("`!`: over the core issue's target)");
+    println!("\nshared-hashmap time / other map's time, measured together (below 1.00:");
+    println!("shared-hashmap is faster; `!`: over the core issue's target)");
     println!(
         "{:<22} {:<10} {:>9} {:>9} {:>9} {:>7} {:>7}",
         "table", "workload", "ours ns", "std ns", "brown ns", "/std", "/brown"
@@ -153,19 +178,25 @@ fn print_ratios() {
     for (k, v) in SIZES {
         for table in Table::all() {
             let group = group_name("core", (k, v), table);
+            let ratio_group = group_name(RATIOS, (k, v), table);
             for op in Op::ALL {
-                let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
+                let id = |map: &str| format!("{}/{map}", op.name());
+                let get = |map: &str| estimate(&group, &id(map));
                 let (Some(ours), Some(std), Some(brown)) =
                     (get("shared-hashmap"), get("std"), get("hashbrown"))
                 else {
                     continue;
                 };
-                let mut mark = |ratio: f64, other: &str| {
-                    let over = target(other, op, table.capacity).is_some_and(|t| ratio > t);
-                    missed += usize::from(over);
-                    format!("{ratio:.2}{}", if over { "!" } else { " " })
+                let mut mark = |other: &str| match ratio_estimate(&ratio_group, &id(other)) {
+                    Some(theirs_per_ours) => {
+                        let ratio = 1.0 / theirs_per_ours;
+                        let over = target(other, op, table.capacity).is_some_and(|t| ratio > t);
+                        missed += usize::from(over);
+                        format!("{ratio:.2}{}", if over { "!" } else { " " })
+                    }
+                    None => "-".into(),
                 };
-                let (by_std, by_brown) = (mark(ours / std, "std"), mark(ours / brown, "brown"));
+                let (by_std, by_brown) = (mark("std"), mark("hashbrown"));
                 println!(
                     "{group:<22} {:<10} {ours:>9.1} {std:>9.1} {brown:>9.1} {by_std:>7} {by_brown:>7}",
                     op.name()
@@ -175,13 +206,9 @@ fn print_ratios() {
     }
     println!("{missed} ratios over target");
     print_cliffs();
-    if let (Some(fresh), Some(churned)) = (
-        estimate("churn", "get_miss/fresh"),
-        estimate("churn", "get_miss/churned"),
-    ) {
+    if let Some(ratio) = ratio_estimate(CHURN_RATIO, "get_miss/churned") {
         println!(
-            "churn: get_miss after {CHURN_CYCLES} insert/delete cycles {churned:.1} ns vs fresh {fresh:.1} ns: {:.2}x (target 1.2)",
-            churned / fresh
+            "churn: get_miss after {CHURN_CYCLES} insert/delete cycles costs {ratio:.2}x a fresh table's (target 1.2)"
         );
     }
 }
@@ -207,8 +234,15 @@ fn print_cliffs() {
 }
 
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let mut criterion =
+        support::criterion_config(Duration::from_millis(300), Duration::from_secs(1))
+            .configure_from_args();
+    let mut ratios = support::ratio_config(Duration::from_millis(300), Duration::from_secs(1))
+        .configure_from_args();
+    core_ops(&mut criterion, &mut ratios);
+    churn(&mut criterion, &mut ratios);
+    criterion.final_summary();
+    ratios.final_summary();
     if measuring() {
         print_ratios();
     }

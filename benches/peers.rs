@@ -17,15 +17,15 @@
 
 mod support;
 
-use criterion::{BenchmarkId, Criterion, criterion_group};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
 use foldhash::fast::FixedState;
 use heed::types::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::{
-    BenchMap, Keys, Op, Ours, SIZES, SharedBenchMap, Table, bench_map, estimate, filled,
-    group_name, measuring, time_threads,
+    Balance, BenchMap, Keys, Op, Ours, Ratio, SIZES, SharedBenchMap, Table, bench_filled,
+    bench_ratios, estimate, filled, group_name, measuring, paired, ratio_estimate, time_threads,
 };
 
 /// The capacity of the heapless map: the largest the benches use that it comes in practically
@@ -243,53 +243,81 @@ impl<const K: usize, const V: usize, const BATCHED: bool> BenchMap<K, V> for Lmd
 const THREADED: [Op; 3] = [Op::GetHit, Op::Mix90, Op::Mix50];
 
 /// Every workload on every table of one key/value size, for every peer; then the two-thread
-/// workloads for the maps that can be shared.
-fn peers_size<const K: usize, const V: usize>(c: &mut Criterion) {
+/// workloads for the maps that can be shared; then the peers' times over this crate's,
+/// measured together.
+fn peers_size<const K: usize, const V: usize>(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
     for table in Table::all() {
         let keys = Keys::<K>::new(table);
+        let mut ours: Ours = filled::<K, V, _>(table.capacity, &keys).expect("a table");
+        let mut heapless: Option<Heapless<K, V>> = filled(table.capacity, &keys);
+        let mut dash: Dash<K, V> = filled(table.capacity, &keys).expect("a table");
+        let mut lmdb: Lmdb<false> = filled::<K, V, _>(table.capacity, &keys).expect("a table");
+        let mut batched: Lmdb<true> = filled::<K, V, _>(table.capacity, &keys).expect("a table");
+
         let mut group = c.benchmark_group(group_name("peers", (K, V), table));
-        bench_map::<K, V, Ours>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Heapless<K, V>>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Dash<K, V>>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Lmdb<false>>(&mut group, table, &keys, &Op::ALL);
-        bench_map::<K, V, Lmdb<true>>(&mut group, table, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut ours, &keys, &Op::ALL);
+        if let Some(heapless) = &mut heapless {
+            bench_filled::<K, V, _>(&mut group, heapless, &keys, &Op::ALL);
+        }
+        bench_filled::<K, V, _>(&mut group, &mut dash, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut lmdb, &keys, &Op::ALL);
+        bench_filled::<K, V, _>(&mut group, &mut batched, &keys, &Op::ALL);
         group.finish();
 
         let mut group = c.benchmark_group(group_name("threads2", (K, V), table));
-        bench_threads::<K, V, Ours>(&mut group, table, &keys);
-        bench_threads::<K, V, Dash<K, V>>(&mut group, table, &keys);
+        bench_threads::<K, V, _>(&mut group, &ours, &keys);
+        bench_threads::<K, V, _>(&mut group, &dash, &keys);
+        group.finish();
+
+        let mut group = ratios.benchmark_group(group_name("ratio-peers", (K, V), table));
+        group.sampling_mode(SamplingMode::Flat);
+        if let Some(heapless) = &mut heapless {
+            bench_ratios::<K, V, _, _>(&mut group, &mut ours, heapless, &keys, &Op::ALL);
+        }
+        bench_ratios::<K, V, _, _>(&mut group, &mut ours, &mut dash, &keys, &Op::ALL);
+        bench_ratios::<K, V, _, _>(&mut group, &mut ours, &mut lmdb, &keys, &Op::ALL);
+        bench_ratios::<K, V, _, _>(&mut group, &mut ours, &mut batched, &keys, &Op::ALL);
+        group.finish();
+
+        let mut group = ratios.benchmark_group(group_name("ratio-threads2", (K, V), table));
+        group.sampling_mode(SamplingMode::Flat);
+        for op in THREADED {
+            let every = op.write_every().unwrap_or(0);
+            let mut balance = Balance::default();
+            group.bench_function(BenchmarkId::new(op.name(), "dashmap"), |b| {
+                b.iter_custom(|iters| {
+                    paired(
+                        iters,
+                        &mut (),
+                        &mut balance,
+                        |(), n| time_threads::<K, V, _>(&dash, &keys.present, 2, every, n),
+                        |(), n| time_threads::<K, V, _>(&ours, &keys.present, 2, every, n),
+                    )
+                })
+            });
+        }
         group.finish();
     }
 }
 
-/// The two-thread workloads on `M` filled with `keys`.
-fn bench_threads<const K: usize, const V: usize, M>(
+/// The two-thread workloads on `map`, which holds `keys.present`.
+fn bench_threads<const K: usize, const V: usize, M: SharedBenchMap<K, V>>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    table: Table,
+    map: &M,
     keys: &Keys<K>,
-) where
-    M: BenchMap<K, V> + SharedBenchMap<K, V>,
-{
-    let map: M = filled(table.capacity, keys).expect("a table");
+) {
     for op in THREADED {
         let every = op.write_every().unwrap_or(0);
-        group.bench_function(
-            BenchmarkId::new(op.name(), <M as SharedBenchMap<K, V>>::NAME),
-            |b| b.iter_custom(|iters| time_threads(&map, &keys.present, 2, every, iters)),
-        );
+        group.bench_function(BenchmarkId::new(op.name(), M::NAME), |b| {
+            b.iter_custom(|iters| time_threads(map, &keys.present, 2, every, iters))
+        });
     }
 }
 
-fn peers(c: &mut Criterion) {
-    peers_size::<8, 8>(c);
-    peers_size::<16, 64>(c);
-    peers_size::<64, 1024>(c);
-}
-
-criterion_group! {
-    name = benches;
-    config = support::criterion_config(Duration::from_millis(200), Duration::from_millis(600));
-    targets = peers
+fn peers(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
+    peers_size::<8, 8>(c, ratios);
+    peers_size::<16, 64>(c, ratios);
+    peers_size::<64, 1024>(c, ratios);
 }
 
 /// The benchmarks issue's target for `peer time / our time` on `op`, where it sets one.
@@ -303,54 +331,65 @@ fn target(peer: &str, op: Op) -> Option<f64> {
 }
 
 /// Prints ns/op of every peer and how many times this crate's time it takes (above 1.00: this
-/// crate is faster), marking with `!` each ratio under its target.
+/// crate is faster; from the ratio benchmarks, which measure both together), marking with `!`
+/// each ratio under its target.
 fn print_ratios() {
     const PEERS: [&str; 4] = ["heapless", "dashmap", "lmdb", "lmdb-batched"];
-    println!("\npeer's time / shared-hashmap's time (above 1.00: shared-hashmap is faster;");
-    println!("`!`: under the benchmarks issue's target)");
+    println!("\npeer's time / shared-hashmap's time, measured together (above 1.00:");
+    println!("shared-hashmap is faster; `!`: under the benchmarks issue's target)");
     print!("{:<24} {:<10} {:>8}", "table", "workload", "ours ns");
     for peer in PEERS {
         print!(" {:>14}", format!("{peer} ns / x"));
     }
     println!();
     let mut missed = 0;
+    let mut judge = |ratio: f64, target: Option<f64>| {
+        let under = target.is_some_and(|t| ratio < t);
+        missed += usize::from(under);
+        format!("{ratio:.2}{}", if under { "!" } else { "" })
+    };
     for (k, v) in SIZES {
         for table in Table::all() {
             let group = group_name("peers", (k, v), table);
+            let ratio_group = group_name("ratio-peers", (k, v), table);
             for op in Op::ALL {
-                let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
-                let Some(ours) = get("shared-hashmap") else {
+                let id = |map: &str| format!("{}/{map}", op.name());
+                let Some(ours) = estimate(&group, &id("shared-hashmap")) else {
                     continue;
                 };
                 print!("{group:<24} {:<10} {ours:>8.1}", op.name());
                 for peer in PEERS {
-                    match get(peer) {
-                        Some(theirs) => {
-                            let ratio = theirs / ours;
-                            let under = target(peer, op).is_some_and(|t| ratio < t);
-                            missed += usize::from(under);
-                            let mark = if under { "!" } else { " " };
-                            print!(" {:>14}", format!("{theirs:.0} / {ratio:.2}{mark}"));
+                    let cell = match (
+                        estimate(&group, &id(peer)),
+                        ratio_estimate(&ratio_group, &id(peer)),
+                    ) {
+                        (Some(theirs), Some(ratio)) => {
+                            format!("{theirs:.0} / {}", judge(ratio, target(peer, op)))
                         }
-                        None => print!(" {:>14}", "-"),
-                    }
+                        _ => "-".into(),
+                    };
+                    print!(" {cell:>14}");
                 }
                 println!();
             }
             let group = group_name("threads2", (k, v), table);
+            let ratio_group = group_name("ratio-threads2", (k, v), table);
             for op in THREADED {
-                let get = |map: &str| estimate(&group, &format!("{}/{map}", op.name()));
-                if let (Some(ours), Some(dash)) = (get("shared-hashmap"), get("dashmap")) {
-                    // Target: with two threads on the 90/10 mix, at least as fast as dashmap.
-                    let under = op == Op::Mix90 && dash / ours < 1.0;
-                    missed += usize::from(under);
-                    println!(
-                        "{group:<24} {:<10} {ours:>8.1} two threads; dashmap {dash:.1} ns: {:.2}{}",
-                        op.name(),
-                        dash / ours,
-                        if under { "!" } else { "" }
-                    );
-                }
+                let id = |map: &str| format!("{}/{map}", op.name());
+                let (Some(ours), Some(dash), Some(ratio)) = (
+                    estimate(&group, &id("shared-hashmap")),
+                    estimate(&group, &id("dashmap")),
+                    ratio_estimate(&ratio_group, &id("dashmap")),
+                ) else {
+                    continue;
+                };
+                // Target: with two threads on the 90/10 mix, at least as fast as dashmap.
+                let target = (op == Op::Mix90).then_some(1.0);
+                println!(
+                    "{group:<24} {:<10} {ours:>8.1} two threads; dashmap {dash:.1} ns: {}",
+                    op.name(),
+                    judge(ratio, target)
+                );
             }
         }
     }
@@ -358,8 +397,14 @@ fn print_ratios() {
 }
 
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let mut criterion =
+        support::criterion_config(Duration::from_millis(200), Duration::from_millis(600))
+            .configure_from_args();
+    let mut ratios = support::ratio_config(Duration::from_millis(200), Duration::from_millis(800))
+        .configure_from_args();
+    peers(&mut criterion, &mut ratios);
+    criterion.final_summary();
+    ratios.final_summary();
     if measuring() {
         print_ratios();
     }

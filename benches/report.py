@@ -5,11 +5,13 @@ benches/processes.svg (standard library only).
 
 It owns the report of the benchmarks: it reads the mean time per iteration criterion saved for
 every benchmark of the groups the benches name (`core-*`, `peers-*` and `threads2-*`, named
-FAMILY-KxV-SIZE-LOAD, `churn`, `processes`), and writes one table per workload family with
-ns/op and operations per second for every map and its ratio to this crate, the machine (CPU
-model, processors, date) and the commands used, plus two hand-written SVG plots: operations per
-second against load for every map (16-byte keys, 64-byte values, 2^12 and 2^20 entries) and
-aggregate operations per second against the number of processes.
+FAMILY-KxV-SIZE-LOAD, `churn`, `processes`), and the median of every ratio benchmark (the same
+names with `ratio-` in front, `ratio-churn`, `processes-scaling`: both sides timed together in
+each sample, see benches/support/mod.rs), and writes one table per workload family with ns/op
+and operations per second for every map and its ratio to this crate, the machine (CPU model,
+processors, date) and the commands used, plus two hand-written SVG plots: operations per second
+against load for every map (16-byte keys, 64-byte values, 2^12 and 2^20 entries) and aggregate
+operations per second against the number of processes.
 
 CRITERION_DIR defaults to $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else
 target/criterion, as the benches themselves do; relative paths are taken from the repository
@@ -45,6 +47,7 @@ MAPS = {
 OPS = ["get_hit", "get_miss", "insert", "update", "remove", "mix_90_10", "mix_50_50"]
 WORKLOADS = [
     "get_distinct",
+    "get_private",
     "get_hot",
     "mix_90_10_distinct",
     "mix_90_10_hot",
@@ -55,6 +58,7 @@ WORKLOADS = [
 ]
 WORKLOAD_COLOURS = [
     "#d62728",
+    "#7f7f7f",
     "#ff9896",
     "#1f77b4",
     "#aec7e8",
@@ -63,9 +67,17 @@ WORKLOAD_COLOURS = [
     "#9467bd",
     "#8c564b",
 ]
-FAMILY = re.compile(r"^(core|peers|threads2)-(\d+)x(\d+)-(\d+)([km])-(\d+)$")
+FAMILY = re.compile(r"^(ratio-)?(core|peers|threads2)-(\d+)x(\d+)-(\d+)([km])-(\d+)$")
+# The churn and scaling ratios' groups.
+CHURN_RATIO = "ratio-churn"
+SCALING = "processes-scaling"
 BENCH_OF = {"core": "core", "churn": "core", "peers": "peers", "threads2": "peers",
             "processes": "processes"}
+
+
+def is_ratio(group):
+    """Whether `group` holds ratio benchmarks (whose median is the ratio), not timings."""
+    return group.startswith("ratio-") or group == SCALING
 
 
 # ---------------------------------------------------------------- reading criterion's output
@@ -81,7 +93,8 @@ def default_dirs():
 
 
 def load(dirs):
-    """{group: {(function, value): mean ns}} and the newest estimate's modification time."""
+    """{group: {(function, value): estimate}} (the mean ns of a timing, the median of a ratio)
+    and the newest estimate's modification time."""
     groups, newest = {}, None
     for base in dirs:
         base = base if base.is_absolute() else ROOT / base
@@ -93,13 +106,14 @@ def load(dirs):
             try:
                 bench = json.loads(meta.read_text())
                 estimates = json.loads((meta.parent / "estimates.json").read_text())
-                mean = float(estimates["mean"]["point_estimate"])
+                statistic = "median" if is_ratio(bench["group_id"]) else "mean"
+                estimate = float(estimates[statistic]["point_estimate"])
             except (OSError, ValueError, KeyError, TypeError) as error:
                 print(f"note: skipping {meta.parent}: {error}", file=sys.stderr)
                 continue
             function = bench.get("function_id") or ""
             value = bench.get("value_str") or ""
-            found.setdefault(bench["group_id"], {})[(function, value)] = mean
+            found.setdefault(bench["group_id"], {})[(function, value)] = estimate
             mtime = meta.parent.joinpath("estimates.json").stat().st_mtime
             newest = mtime if newest is None else max(newest, mtime)
         for group, results in found.items():
@@ -113,15 +127,17 @@ def size_entries(size, unit):
 
 
 def families(groups):
-    """{family: {(k, v, entries): {load: results}}} for the FAMILY-KxV-SIZE-LOAD groups."""
-    out = {}
+    """{family: {(k, v, entries): {load: results}}} for the FAMILY-KxV-SIZE-LOAD groups, and the
+    same for their ratio groups."""
+    out, ratios = {}, {}
     for group, results in groups.items():
         m = FAMILY.match(group)
         if m:
-            family, k, v, size, unit, load_ = m.groups()
+            ratio, family, k, v, size, unit, load_ = m.groups()
             table = (int(k), int(v), size_entries(size, unit))
-            out.setdefault(family, {}).setdefault(table, {})[int(load_)] = results
-    return out
+            into = ratios if ratio else out
+            into.setdefault(family, {}).setdefault(table, {})[int(load_)] = results
+    return out, ratios
 
 
 def ordered(names, known):
@@ -170,10 +186,13 @@ def table(header, rows, right_from=0):
 # ---------------------------------------------------------------- the README's sections
 
 
-def family_section(title, intro, tables):
+def family_section(title, intro, tables, ratio_tables):
     """One family (`core`, `peers`, `threads2`): a table per key/value size and table size, rows
-    per load and workload, for every map its ns/op, M ops/s and time / this crate's time."""
+    per load and workload, for every map its ns/op, M ops/s and time / this crate's time (the
+    paired ratio from `ratio_tables` where one was measured, else the quotient of the two
+    timings, in italics)."""
     out = [f"## {title}", "", intro, ""]
+    quotients = False
     for (k, v, entries), by_load in sorted(tables.items()):
         maps = ordered({m for r in by_load.values() for (_, m) in r}, MAPS)
         others = [m for m in maps if m != OURS]
@@ -183,36 +202,48 @@ def family_section(title, intro, tables):
         rows = []
         for load_ in sorted(by_load):
             results = by_load[load_]
+            paired = ratio_tables.get((k, v, entries), {}).get(load_, {})
             for op in ordered({f for (f, _) in results}, OPS):
                 ours = results.get((op, OURS))
                 row = [f"{load_}%", op]
                 for m in maps:
                     ns = results.get((op, m))
                     row += [fmt_ns(ns), fmt_mops(ns)] if ns else ["-", "-"]
-                    if m != OURS:
-                        row.append(f"{ns / ours:.2f}" if ns and ours else "-")
+                    if m == OURS:
+                        continue
+                    if (op, m) in paired:
+                        row.append(f"{paired[(op, m)]:.2f}")
+                    elif ns and ours:
+                        row.append(f"*{ns / ours:.2f}*")
+                        quotients = True
+                    else:
+                        row.append("-")
                 rows.append(row)
         out += [f"### {k}-byte keys, {v}-byte values, {power_of_two(entries)} entries", ""]
         out += [table(header, rows, 2), ""]
         if others:
-            out += [f"`MAP / ours`: the map's time / {OURS}'s time (above 1.00, {OURS} is "
-                    "faster).", ""]
+            out += [f"`MAP / ours`: the map's time / {OURS}'s time, both timed in every sample of "
+                    f"one ratio benchmark, criterion's median (above 1.00, {OURS} is faster).", ""]
+    if quotients:
+        out += ["A ratio in italics is the quotient of the two separate timings: no ratio "
+                "benchmark was saved for it.", ""]
     return out
 
 
-def churn_section(results):
-    """The `churn` group: misses in a fresh and in a churned table."""
-    fresh = results.get(("get_miss", "fresh"))
+def churn_section(results, ratios):
+    """The `churn` group: misses in a fresh and in a churned table, and their paired ratio."""
     rows = []
     for case in ordered({v for (_, v) in results}, ["fresh", "churned"]):
         ns = results.get(("get_miss", case))
         if ns:
-            rows.append([case, fmt_ns(ns), fmt_mops(ns), f"{ns / fresh:.2f}" if fresh else "-"])
+            ratio = 1.0 if case == "fresh" else ratios.get(("get_miss", case))
+            rows.append([case, fmt_ns(ns), fmt_mops(ns), f"{ratio:.2f}" if ratio else "-"])
     return [
         "## churn: misses after 10 million insert/delete cycles",
         "",
         f"`get_miss` on a 16/64 table of 2^12 entries at 50% load, fresh and after 10 million "
-        f"insert/delete cycles at that load ({OURS} only; target: churned / fresh at most 1.2).",
+        f"insert/delete cycles at that load ({OURS} only; `/ fresh`: the churned table's time "
+        "over the fresh one's, both timed in every sample; target: at most 1.2).",
         "",
         table(["table", "ns", "M ops/s", "/ fresh"], rows, 1),
         "",
@@ -228,34 +259,37 @@ def processes_data(results):
     return data
 
 
-def processes_section(results):
-    """The `processes` group: a row per workload and process count, and the target."""
+def processes_section(results, scaling):
+    """The `processes` group: a row per workload and process count, with the scaling ratios of
+    `processes-scaling`, and the target."""
     data = processes_data(results)
     rows = []
     for workload in ordered(data, WORKLOADS):
-        one = data[workload].get(1)
         for k in sorted(data[workload]):
             ns = data[workload][k]
-            times = f"{one / ns:.2f}" if one else "-"
-            efficiency = f"{100 * one / ns / k:.0f}%" if one else "-"
-            rows.append([workload, str(k), fmt_ns(ns), fmt_mops(ns), times, efficiency])
+            times = 1.0 if k == 1 else scaling.get((workload, str(k)))
+            rows.append([workload, str(k), fmt_ns(ns), fmt_mops(ns),
+                         f"{times:.2f}" if times else "-",
+                         f"{100 * times / k:.0f}%" if times else "-"])
     out = [
         "## processes: one map in shared memory, 1 to N processes",
         "",
         "Aggregate throughput of all processes (16-byte keys, 64-byte values, 2^16 entries at "
-        "50% load): `*_distinct`, keys of its own per process; `*_hot`, every process on the "
-        "same 64 keys; `fetch_add`, one counter for all; `len`, every process counting. "
-        "Efficiency: ops/s with k processes / (k x ops/s with one).",
+        "50% load; each process pinned to a processor of its own): `*_distinct`, 256 keys of "
+        "its own per process; `get_private`, the same reads from a private copy of the map in "
+        "each process's heap (what the machine allows without sharing); `*_hot`, every process "
+        "on the same 64 keys; `fetch_add`, one counter for all; `len`, every process counting. "
+        "`x 1 process`: k processes' throughput over one's, rounds of both alternating within "
+        "every sample (criterion's median); efficiency: that over k.",
         "",
         table(["workload", "processes", "ns/op", "M ops/s", "x 1 process", "efficiency"], rows, 1),
         "",
     ]
-    reads = data.get("get_distinct", {})
-    if 1 in reads and 2 in reads:
-        ratio = reads[1] / reads[2]
-        verdict = "met" if ratio >= 1.8 else "missed"
+    times = scaling.get(("get_distinct", "2"))
+    if times:
+        verdict = "met" if times >= 1.8 else "missed"
         out += [f"Target: 2 processes read distinct keys at least 1.8x as fast as one: "
-                f"{ratio:.2f}x ({verdict}).", ""]
+                f"{times:.2f}x ({verdict}).", ""]
     if data:
         out += ["![aggregate operations per second against processes](processes.svg)", ""]
     return out
@@ -436,7 +470,7 @@ def main():
     if not groups:
         # Nothing to report: keep whatever README and plots there are.
         sys.exit(f"no criterion estimates under {', '.join(map(str, dirs))}: run the benches first")
-    fams = families(groups)
+    fams, ratio_fams = families(groups)
     notes, written = [], []
 
     model, cpus, usable = machine()
@@ -481,7 +515,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     for family, title, intro in sections:
         if family in fams:
-            out += family_section(title, intro, fams[family])
+            out += family_section(title, intro, fams[family], ratio_fams.get(family, {}))
         else:
             notes.append(f"no `{family}-*` groups: run `cargo bench --bench {BENCH_OF[family]}`")
         if family == "peers":
@@ -496,11 +530,11 @@ def main():
             else:
                 notes.append("no 16/64 `core-*` or `peers-*` groups: `load.svg` not written")
     if "churn" in groups:
-        out += churn_section(groups["churn"])
+        out += churn_section(groups["churn"], groups.get(CHURN_RATIO, {}))
     else:
         notes.append("no `churn` group: run `cargo bench --bench core`")
     if "processes" in groups:
-        out += processes_section(groups["processes"])
+        out += processes_section(groups["processes"], groups.get(SCALING, {}))
     else:
         notes.append("no `processes` group: run `cargo bench --bench processes`")
 

@@ -1,7 +1,11 @@
 //! Stress: every process reads, writes and deletes at once on one map, then the map is
 //! verified. `scale` measures read throughput for 1, 2, ... processes (up to the number of
-//! processors, or the number given), each reading its own keys. The processes of a run start
-//! together (they wait for a "go" key), so their measurements overlap.
+//! processors, or the number given), each pinned to a processor and reading 256 keys of its own
+//! (few enough to stay in its core's caches: more measure how the machine shares its
+//! last-level cache between cores, not the map). The processes of a run start together (they
+//! wait for a "go" key), so their measurements overlap. One run's numbers move with the
+//! machine's load; `cargo bench --bench processes` measures the same ratios with rounds of one
+//! and of k processes interleaved.
 //!
 //! `cargo run --release --example stress [processes] [seconds]`
 //! `cargo run --release --example stress scale [max processes] [seconds]`
@@ -11,6 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KEYS_PER_PROCESS: u64 = 50_000;
+/// The keys each process reads in `scale`.
+const SCALE_KEYS: u64 = 256;
 /// The start barrier's keys: each child adds 1 to `READY`, then waits for `GO`.
 const READY: &[u8] = b"ready";
 const GO: &[u8] = b"go";
@@ -41,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let max: u64 = arg(2).and_then(|a| a.parse().ok()).unwrap_or(cores);
         let seconds: f64 = arg(3).and_then(|a| a.parse().ok()).unwrap_or(2.0);
         println!(
-            "100% reads of 16-byte keys, 64-byte values copied out, distinct keys per process ({cores} processors)"
+            "100% reads of 16-byte keys, 64-byte values copied out, {SCALE_KEYS} keys of its own per pinned process ({cores} processors)"
         );
         let mut single = 0.0;
         for processes in 1..=max {
@@ -145,6 +151,9 @@ fn child(
     seconds: f64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let map = SharedHashMap::open(name)?;
+    if read_only {
+        pin_to_processor(id)?;
+    }
     map.fetch_add(READY, 1)?;
     let waiting = Instant::now();
     while !map.contains_key(GO)? {
@@ -162,7 +171,7 @@ fn child(
             n = n.wrapping_add(1);
             let mine = n % KEYS_PER_PROCESS;
             if read_only {
-                map.get(&key(id, mine / 2), &mut out)?;
+                map.get(&key(id, n % SCALE_KEYS), &mut out)?;
             } else {
                 match n % 10 {
                     0 => drop(map.insert(&key(id, mine), &[n as u8; 64])?),
@@ -174,4 +183,18 @@ fn child(
         }
     }
     Ok(ops)
+}
+
+/// Pins this process to the `id`th processor it may run on (modulo their number), so that a
+/// lone process is not moved between processors (which costs it its caches).
+fn pin_to_processor(id: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+    let allowed = sched_getaffinity(None)?;
+    let processors: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&cpu| allowed.is_set(cpu))
+        .collect();
+    let mut own = CpuSet::new();
+    own.set(processors[id as usize % processors.len().max(1)]);
+    sched_setaffinity(None, &own)?;
+    Ok(())
 }

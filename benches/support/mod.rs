@@ -1,14 +1,22 @@
 //! What the single-process benches share: the tables they measure, deterministic keys and
 //! values, the operations a map offers them, the timed workloads, this crate's map owning its
-//! region, and criterion's saved estimates read back to print ratios.
+//! region, paired measurements of ratios, and criterion's saved estimates read back to print
+//! them.
+//!
+//! Ratios are measured, not divided: on a shared machine one map's time drifts by tens of
+//! percent between two benchmarks seconds apart, so `ours ns / theirs ns` from two separate
+//! criterion benchmarks is mostly noise. A ratio benchmark (measurement [`Ratio`]) times both
+//! sides within each sample, A for half the iterations, then B for all of them, then A for the
+//! other half ([`paired`]), so drift slower than one sample cancels; criterion's median over
+//! the samples is the ratio reported.
 //!
 //! Every workload calls a map with slices of at most [`CALL`] keys, so that a map with a cost
 //! per call (an LMDB transaction) can be measured both per operation and batched.
 
 #![allow(dead_code, unreachable_pub)]
 
-use criterion::BenchmarkId;
-use criterion::measurement::WallTime;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkId, Throughput};
 use shared_hashmap::{Layout, RawMap, SingleProcess};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -268,6 +276,13 @@ impl Ours {
     }
 }
 
+impl Ours {
+    /// The map.
+    pub fn raw(&self) -> &RawMap<'static> {
+        &self.map
+    }
+}
+
 impl<const K: usize, const V: usize> SharedBenchMap<K, V> for Ours {
     const NAME: &'static str = "shared-hashmap";
     #[inline]
@@ -426,19 +441,45 @@ pub fn filled<const K: usize, const V: usize, M: BenchMap<K, V>>(
     Some(map)
 }
 
-/// Benchmarks each of `ops` on `M` (if it comes in `table`'s size) filled with `keys`.
-pub fn bench_map<const K: usize, const V: usize, M: BenchMap<K, V>>(
+/// Benchmarks each of `ops` on `map`, which holds `keys.present`.
+pub fn bench_filled<const K: usize, const V: usize, M: BenchMap<K, V>>(
     group: &mut criterion::BenchmarkGroup<'_, WallTime>,
-    table: Table,
+    map: &mut M,
     keys: &Keys<K>,
     ops: &[Op],
 ) {
-    let Some(mut map) = filled::<K, V, M>(table.capacity, keys) else {
-        return;
-    };
     for &op in ops {
         group.bench_function(BenchmarkId::new(op.name(), M::NAME), |b| {
-            b.iter_custom(|iters| time_op(&mut map, keys, op, iters))
+            b.iter_custom(|iters| time_op(map, keys, op, iters))
+        });
+    }
+}
+
+/// For each of `ops`, `other`'s time over `ours`' on the same keys, measured together (see
+/// [`paired`]): ratio benchmarks with ids `OP/OTHER`. Both maps hold `keys.present`.
+pub fn bench_ratios<const K: usize, const V: usize, O, T>(
+    group: &mut criterion::BenchmarkGroup<'_, Ratio>,
+    ours: &mut O,
+    other: &mut T,
+    keys: &Keys<K>,
+    ops: &[Op],
+) where
+    O: BenchMap<K, V>,
+    T: BenchMap<K, V>,
+{
+    let mut maps = (other, ours);
+    for &op in ops {
+        let mut balance = Balance::default();
+        group.bench_function(BenchmarkId::new(op.name(), T::NAME), |b| {
+            b.iter_custom(|iters| {
+                paired(
+                    iters,
+                    &mut maps,
+                    &mut balance,
+                    |(other, _), n| time_op(&mut **other, keys, op, n),
+                    |(_, ours), n| time_op(&mut **ours, keys, op, n),
+                )
+            })
         });
     }
 }
@@ -477,14 +518,19 @@ pub fn criterion_home() -> PathBuf {
 
 /// The mean time per iteration criterion saved for `group/id`, in ns.
 pub fn estimate(group: &str, id: &str) -> Option<f64> {
+    saved_statistic(group, id, "mean")
+}
+
+/// The point estimate of `statistic` (`mean`, `median`, ...) criterion saved for `group/id`.
+fn saved_statistic(group: &str, id: &str, statistic: &str) -> Option<f64> {
     let path = criterion_home()
         .join(group)
         .join(id)
         .join("new/estimates.json");
     let json = std::fs::read_to_string(path).ok()?;
-    let mean = &json[json.find("\"mean\"")?..];
-    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    mean[at..].split([',', '}']).next()?.trim().parse().ok()
+    let entry = &json[json.find(&format!("\"{statistic}\""))?..];
+    let at = entry.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    entry[at..].split([',', '}']).next()?.trim().parse().ok()
 }
 
 /// Whether criterion runs the benches for real (not `--test` or `--list`), so that estimates
@@ -495,3 +541,107 @@ pub fn measuring() -> bool {
 
 /// The key/value sizes, as `(K, V)`, in the order the benches run them.
 pub const SIZES: [(usize, usize); 3] = [(8, 8), (16, 64), (64, 1024)];
+
+/// A criterion measurement whose value is a ratio of two times measured together (see the
+/// module docs): a sample of `iters` iterations is worth `iters` times its ratio, so criterion's
+/// time per iteration is the ratio itself. Only `iter_custom` can produce it.
+pub struct Ratio;
+
+impl Measurement for Ratio {
+    type Intermediate = ();
+    type Value = f64;
+    fn start(&self) {}
+    fn end(&self, (): ()) -> f64 {
+        panic!("a ratio is measured with iter_custom and `paired`, not timed by criterion")
+    }
+    fn add(&self, a: &f64, b: &f64) -> f64 {
+        a + b
+    }
+    fn zero(&self) -> f64 {
+        0.0
+    }
+    fn to_f64(&self, value: &f64) -> f64 {
+        *value
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &RatioFormatter
+    }
+}
+
+/// Prints ratios as they are, with an `x`.
+struct RatioFormatter;
+
+impl ValueFormatter for RatioFormatter {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "x"
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _: &Throughput,
+        _values: &mut [f64],
+    ) -> &'static str {
+        "x"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "x"
+    }
+}
+
+/// How a ratio benchmark divides a sample between its two sides (see [`paired`]): the last
+/// ratio it measured, so that each side runs about as long as the other.
+pub struct Balance {
+    a_per_b: f64,
+}
+
+impl Default for Balance {
+    /// Before the first sample: equal operation counts.
+    fn default() -> Balance {
+        Balance { a_per_b: 1.0 }
+    }
+}
+
+/// The most operations one side of a sample runs for each of the other's.
+const MAX_BALANCE: f64 = 10_000.0;
+
+/// One sample of a ratio benchmark: `a`'s time per operation over `b`'s, times `iters` (see
+/// [`Ratio`]). Both get `state`. The slower side (as `balance` last saw them) runs `iters`
+/// operations and the faster one as many more as makes their times about equal, so neither
+/// side's measurement is dominated by the caches the other one left cold; `a`'s share is
+/// timed in two halves, before and after `b`'s, so drift slower than a sample cancels.
+pub fn paired<S: ?Sized>(
+    iters: u64,
+    state: &mut S,
+    balance: &mut Balance,
+    mut a: impl FnMut(&mut S, u64) -> Duration,
+    mut b: impl FnMut(&mut S, u64) -> Duration,
+) -> f64 {
+    let scale = |by: f64| (iters as f64 * by.clamp(1.0, MAX_BALANCE)).round() as u64;
+    let (a_ops, b_ops) = (scale(1.0 / balance.a_per_b), scale(balance.a_per_b));
+    let half = a_ops / 2;
+    let mut a_time = a(state, half);
+    let b_time = b(state, b_ops);
+    a_time += a(state, a_ops - half);
+    let per_op = |time: Duration, ops: u64| time.as_secs_f64().max(1e-12) / ops.max(1) as f64;
+    let a_per_b = per_op(a_time, a_ops) / per_op(b_time, b_ops);
+    if a_per_b.is_finite() && a_per_b > 0.0 {
+        balance.a_per_b = a_per_b;
+    }
+    a_per_b * iters as f64
+}
+
+/// The criterion settings of ratio benchmarks: as [`criterion_config`], with 20 samples of
+/// equal length (criterion's median is then the median of 20 paired ratios).
+pub fn ratio_config(warm_up: Duration, measurement: Duration) -> criterion::Criterion<Ratio> {
+    criterion::Criterion::default()
+        .with_measurement(Ratio)
+        .without_plots()
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .sample_size(20)
+}
+
+/// The median ratio criterion saved for ratio benchmark `group/id`.
+pub fn ratio_estimate(group: &str, id: &str) -> Option<f64> {
+    saved_statistic(group, id, "median")
+}
