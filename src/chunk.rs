@@ -56,6 +56,18 @@ impl Tags {
         SlotSet(!nonzero & HIGH_BITS)
     }
 
+    /// The lowest slot whose tag equals `tag` (which has its high bit set), if any.
+    ///
+    /// Cheaper than [`matching`](Self::matching)`(tag).first()`: the classic "has a zero byte"
+    /// test, `(x - 0x01..) & !x & 0x80..`, flags every zero byte of `x` and may also flag a
+    /// byte above one (a borrow from the zero byte below it), but never a byte below the lowest
+    /// zero byte, so its lowest flag is exact.
+    #[inline]
+    pub(crate) fn first_matching(self, tag: u8) -> Option<usize> {
+        let diff = self.0 ^ (LOW_BITS * u64::from(tag));
+        SlotSet(diff.wrapping_sub(LOW_BITS) & !diff & HIGH_BITS).first()
+    }
+
     /// Slots that are full.
     #[inline]
     pub(crate) fn full(self) -> SlotSet {
@@ -246,6 +258,9 @@ mod tests {
             [0, 2, 5]
         );
         assert_eq!(t.matching(0x80).collect::<heapless::Vec<usize, 8>>(), [7]);
+        assert_eq!(t.first_matching(0x81), Some(0));
+        assert_eq!(t.first_matching(0x82), Some(3));
+        assert_eq!(t.first_matching(0x83), None);
         assert!(t.matching(0x83).is_empty());
         // Every byte value against every other, to catch SWAR carry mistakes.
         for a in (0..=255u8).filter(|a| !cfg!(miri) || a % 17 == 0) {
@@ -261,6 +276,30 @@ mod tests {
                     t.matching(a | 0x80).collect::<heapless::Vec<usize, 8>>(),
                     expected,
                     "a={a:#x} b={b:#x}"
+                );
+                assert_eq!(
+                    t.first_matching(a | 0x80),
+                    expected.first().copied(),
+                    "a={a:#x} b={b:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn first_matching_is_the_first_of_matching() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..if cfg!(miri) { 500 } else { 100_000 } {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Tags from a small alphabet, so that equal and off-by-one bytes are common.
+            let t = Tags(x & 0x8383_8383_8383_8383);
+            for tag in [0x80u8, 0x81, 0x82, 0x83] {
+                assert_eq!(
+                    t.first_matching(tag),
+                    t.matching(tag).first(),
+                    "{t:?} {tag:#x}"
                 );
             }
         }

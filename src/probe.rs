@@ -32,11 +32,23 @@ pub(crate) struct Probe {
     chunks: usize,
 }
 
+/// The home chunk of a key with `hash` in a map of `chunks` chunks: [`Probe::home`] alone.
+#[inline(always)]
+pub(crate) fn home(hash: u64, chunks: usize) -> usize {
+    reduce((hash >> 32) as u32, chunks)
+}
+
+/// The overflow class of a key with `hash`: [`Probe::class`] alone.
+#[inline(always)]
+pub(crate) fn class(hash: u64) -> u32 {
+    (hash >> 7) as u32 & 3
+}
+
 impl Probe {
     /// The probe sequence for a key with `hash` in a map of `chunks` (at least 1) chunks.
     #[inline(always)]
     pub(crate) fn new(hash: u64, chunks: usize) -> Probe {
-        let home = reduce((hash >> 32) as u32, chunks);
+        let home = home(hash, chunks);
         let step = if chunks > 1 {
             1 + reduce(hash as u32, chunks - 1)
         } else {
@@ -44,7 +56,7 @@ impl Probe {
         };
         Probe {
             home,
-            class: (hash >> 7) as u32 & 3,
+            class: class(hash),
             step,
             chunks,
         }

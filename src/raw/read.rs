@@ -13,7 +13,7 @@ use crate::bytes::Bytes;
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error};
 use crate::lock::{self, Waiter};
-use crate::probe::Probe;
+use crate::probe::{self, Probe};
 use crate::region::SlotRef;
 use crate::sync::{Ordering, fence};
 
@@ -197,9 +197,11 @@ impl<'r> RawMap<'r> {
     }
 
     /// The common case of a lookup in one straight pass: the key's home chunk, read once with
-    /// no writer in the way. `None` when that pass is not conclusive (a writer was active, the
-    /// key may lie past its home chunk, or anything that needs an error), for the caller to take
-    /// the general path, which repeats the work with every check and retry.
+    /// no writer in the way, and the key in the first slot whose tag matches (or no tag
+    /// matching and no entry of its class past the chunk). `None` when that pass is not
+    /// conclusive (a writer was active, another key shares the tag, the key may lie past its
+    /// home chunk, or anything that needs an error), for the caller to take the general path,
+    /// which repeats the work with every check and retry.
     #[inline(always)]
     fn find_at_home<K: Bytes + ?Sized, S: Sink>(
         &self,
@@ -207,42 +209,38 @@ impl<'r> RawMap<'r> {
         hash: u64,
         sink: &mut S,
     ) -> Option<Option<usize>> {
-        let probe = self.probe(hash);
-        let control = self.region.control(probe.home);
+        let home = probe::home(hash, self.region.chunks());
+        let control = self.region.control(home);
         // Acquire: as in `try_read_chunk`.
         let seq = control.seq.load(Ordering::Acquire);
-        let mut matching = Tags::load(control).matching(tag_of(hash));
-        let found = match matching.next() {
+        let found = match Tags::load(control).first_matching(tag_of(hash)) {
+            // Relaxed: a reader needs no more (see `scan_chunk` for why writers load it
+            // Acquire).
+            None if chunk::overflow_count(
+                control.overflow.load(Ordering::Relaxed),
+                probe::class(hash),
+            ) != 0 =>
+            {
+                return None;
+            }
             None => None,
-            Some(first) => {
+            Some(slot) => {
                 // Acquire: as in `scan_chunk`.
                 let map = control.map.load(Ordering::Acquire);
-                let mut slot = first;
-                loop {
-                    let entry = self
-                        .region
-                        .slot(probe.home, chunk::physical(map, slot, probe.home).ok()?);
-                    if entry.holds_key(key) {
-                        let value_len = entry.value_len();
-                        if value_len > self.layout.max_value_len() {
-                            return None;
-                        }
-                        sink.take(&entry, value_len).ok()?;
-                        break Some(value_len);
-                    }
-                    slot = match matching.next() {
-                        Some(next) => next,
-                        None => break None,
-                    };
+                let entry = self
+                    .region
+                    .slot(home, chunk::physical(map, slot, home).ok()?);
+                if !entry.holds_key(key) {
+                    return None;
                 }
+                let value_len = entry.value_len();
+                if value_len > self.layout.max_value_len() {
+                    return None;
+                }
+                sink.take(&entry, value_len).ok()?;
+                Some(value_len)
             }
         };
-        // Relaxed: a reader needs no more (see `scan_chunk` for why writers load it Acquire).
-        if found.is_none()
-            && chunk::overflow_count(control.overflow.load(Ordering::Relaxed), probe.class) != 0
-        {
-            return None;
-        }
         // As in `try_read_chunk`.
         fence(Ordering::Acquire);
         (seq & 1 == 0 && control.seq.load(Ordering::Relaxed) == seq).then_some(found)

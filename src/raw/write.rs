@@ -26,7 +26,7 @@ use crate::error::{Corruption, Error, ValueProblem};
 use crate::header;
 use crate::layout::Layout;
 use crate::lock::{self, ChunkGuard, Waiter};
-use crate::probe::Probe;
+use crate::probe::{self, Probe};
 use crate::region::SlotRef;
 use crate::slot::Entry;
 use crate::sync::Ordering;
@@ -147,12 +147,22 @@ pub(super) fn prefetches(layout: &Layout) -> bool {
     layout.region_size() > PREFETCH_ABOVE
 }
 
-/// A write's key, with what the write derives from it once.
+/// A write's key, with what the write derives from it once. The probe sequence past the home
+/// chunk is derived only where a write needs it ([`Write::probe`]): the common path touches
+/// the home chunk alone, and every value it keeps live is one the lock's compare-and-swap may
+/// have to wait for (see `write_op`).
 struct Write<'k, K: ?Sized> {
     key: &'k K,
     key_len: usize,
     hash: u64,
-    probe: Probe,
+    home: usize,
+}
+
+impl<K: ?Sized> Write<'_, K> {
+    /// The key's probe sequence in a map of `chunks` chunks.
+    fn probe(&self, chunks: usize) -> Probe {
+        Probe::new(self.hash, chunks)
+    }
 }
 
 impl<K: ?Sized> Clone for Write<'_, K> {
@@ -181,15 +191,15 @@ impl<'r> RawMap<'r> {
         let key_len = key.len();
         self.check_key(key_len)?;
         let hash = key.hash(self.seed);
-        let probe = self.probe(hash);
+        let home = probe::home(hash, self.region.chunks());
         if self.prefetch_writes {
-            self.prefetch_for_write(probe.home, tag_of(hash), may_insert);
+            self.prefetch_for_write(home, tag_of(hash), may_insert);
         }
         // The waiter, and copies of `write` for the out-of-line paths, are made only on those
         // paths: a value whose address escapes lives in memory, and every store the common path
         // makes delays the next lock's compare-and-swap, which waits for all of them.
-        let control = self.region.control(probe.home);
-        let (mut home, waiter) = match lock::try_lock_as(control, self.owner) {
+        let control = self.region.control(home);
+        let (mut home_guard, waiter) = match lock::try_lock_as(control, self.owner) {
             Some(guard) => (guard, None),
             None => {
                 let waiter = self.waiter();
@@ -200,16 +210,16 @@ impl<'r> RawMap<'r> {
             key,
             key_len,
             hash,
-            probe,
+            home,
         };
         let (result, removed_from) = match self.spot_at_home(&write, may_insert) {
             AtHome::Decided(spot) => {
-                let outcome = self.apply(&mut home, &write, spot, decide);
-                drop(home);
+                let outcome = self.apply(&mut home_guard, &write, spot, decide);
+                drop(home_guard);
                 outcome?
             }
             AtHome::Beyond => {
-                drop(home);
+                drop(home_guard);
                 let waiter = waiter.unwrap_or_else(|| self.waiter());
                 let beyond = write;
                 let mut locked = self.lock_key_beyond_home(&beyond, may_insert, &waiter)?;
@@ -221,7 +231,7 @@ impl<'r> RawMap<'r> {
         };
         // With the locks released, lower the counters of the chunks a removed entry had passed.
         if let Some(chunk) = removed_from {
-            self.lower_overflow(probe, chunk);
+            self.lower_overflow(write.probe(self.region.chunks()), chunk);
         }
         Ok(result)
     }
@@ -309,7 +319,7 @@ impl<'r> RawMap<'r> {
                 if spot.present {
                     self.replace(guard, spot, entry)?;
                 } else {
-                    self.place(guard, write.probe, spot, entry);
+                    self.place(guard, write, spot, entry);
                 }
             }
             Action::Remove => {
@@ -356,7 +366,7 @@ impl<'r> RawMap<'r> {
         write: &Write<'_, K>,
         may_insert: bool,
     ) -> AtHome<'r> {
-        let chunk = write.probe.home;
+        let chunk = write.home;
         let control = self.region.control(chunk);
         let tags = Tags::load(control);
         let matching = tags.matching(tag_of(write.hash));
@@ -381,7 +391,11 @@ impl<'r> RawMap<'r> {
         }
         // Acquire: as in `scan_chunk`. Overflow counters are raised before an entry past them is
         // published, and every writer of this key holds the lock we hold.
-        if chunk::overflow_count(control.overflow.load(Ordering::Acquire), write.probe.class) != 0 {
+        if chunk::overflow_count(
+            control.overflow.load(Ordering::Acquire),
+            probe::class(write.hash),
+        ) != 0
+        {
             return AtHome::Beyond;
         }
         match (may_insert, tags.empty().first()) {
@@ -409,7 +423,7 @@ impl<'r> RawMap<'r> {
         may_insert: bool,
         waiter: &Waiter<'_>,
     ) -> Result<Locked<'r>, Error> {
-        let (key, hash, probe) = (write.key, write.hash, write.probe);
+        let (key, hash, probe) = (write.key, write.hash, write.probe(self.region.chunks()));
         let home = probe.home;
         // A second chunk to lock together with the home chunk, learned on an earlier round.
         let mut also = None;
@@ -496,9 +510,10 @@ impl<'r> RawMap<'r> {
         also: Option<usize>,
         waiter: &Waiter<'_>,
     ) -> Result<Probed, Error> {
-        let (home, tag, class) = (write.probe.home, tag_of(write.hash), write.probe.class);
+        let probe = write.probe(self.region.chunks());
+        let (home, tag, class) = (probe.home, tag_of(write.hash), probe.class);
         let highest_held = also.map_or(home, |also| also.max(home));
-        for chunk in write.probe.chunks() {
+        for chunk in probe.chunks() {
             let held = chunk == home || Some(chunk) == also;
             let outcome = if held {
                 self.scan_chunk(chunk, write.key, tag, class, &mut Locate)?
@@ -563,7 +578,7 @@ impl<'r> RawMap<'r> {
     fn place<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
         guard: &mut ChunkGuard<'_>,
-        probe: Probe,
+        write: &Write<'_, K>,
         spot: Spot<'r>,
         entry: Entry<'_, K, V>,
     ) {
@@ -573,7 +588,8 @@ impl<'r> RawMap<'r> {
         let stamp = header::epoch(self.region.header()).load(Ordering::Relaxed);
         // Raise the counters before the entry is published: a reader that finds a counter at
         // zero may conclude that no entry lies past it.
-        if spot.chunk != probe.home {
+        if spot.chunk != write.home {
+            let probe = write.probe(self.region.chunks());
             for passed in probe.before(spot.chunk) {
                 chunk::raise_overflow(self.region.control(passed), probe.class);
             }

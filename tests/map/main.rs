@@ -450,3 +450,44 @@ fn tagged_values_share_one_map() {
     assert_eq!(map.get(&Value::Str("7")).unwrap(), None);
     assert_eq!(map.len(), 4);
 }
+
+/// Keys that share their home chunk and their tag byte: the lookup's fast path looks only at
+/// the first slot with a matching tag, so the others must be found on the general path.
+#[test]
+fn keys_sharing_a_tag_in_one_chunk_are_all_found() {
+    // Seven entries fit one chunk: every key has the same home.
+    let layout = Layout::new(7, 8, 8).unwrap();
+    assert_eq!(layout.chunks(), 1);
+    let mut mem = memory(&layout);
+    let seed = 0x7a6;
+    let map = RawMap::init_with_seed(region_bytes(&mut mem), layout, seed).unwrap();
+    let tag = |key: &[u8]| shared_hashmap::hash_bytes(seed, key) & 0x7f;
+    // Three keys with one tag, and a fourth, absent, with that tag too.
+    let mut same: Vec<[u8; 8]> = Vec::new();
+    let first = 0u64.to_le_bytes();
+    for n in 1..100_000u64 {
+        let key = n.to_le_bytes();
+        if tag(&key) == tag(&first) {
+            same.push(key);
+        }
+        if same.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(same.len(), 3, "keys sharing a tag");
+    map.insert(&first, b"first").unwrap();
+    map.insert(b"other", b"x").unwrap();
+    map.insert(&same[0], b"second").unwrap();
+    map.insert(&same[1], b"third").unwrap();
+    assert_eq!(map.get_into::<8>(&first).unwrap().unwrap(), b"first");
+    assert_eq!(map.get_into::<8>(&same[0]).unwrap().unwrap(), b"second");
+    assert_eq!(map.get_into::<8>(&same[1]).unwrap().unwrap(), b"third");
+    assert_eq!(map.contains_key(&same[1]), Ok(true));
+    assert_eq!(map.get_into::<8>(&same[2]).unwrap(), None);
+    assert_eq!(map.contains_key(&same[2]), Ok(false));
+    // With the first one gone, the later ones are still found, and the absent one is not.
+    assert_eq!(map.remove(&first), Ok(true));
+    assert_eq!(map.get_into::<8>(&same[1]).unwrap().unwrap(), b"third");
+    assert_eq!(map.get_into::<8>(&same[2]).unwrap(), None);
+    map.verify().unwrap();
+}
