@@ -10,10 +10,13 @@
 //! - `churn`: `get_miss` on a fresh 16/64 table of 2^12 entries at 50% load and on one after
 //!   10 million insert/delete cycles at that load.
 //!
-//! Every map gets the same keys in the same order. After a full run, the ratios of this crate's
-//! times to the others' are printed from criterion's saved estimates, with the targets of the
-//! core issue; `python3 benches/report.py` turns the same estimates into `benches/README.md`.
-//! One family: `cargo bench --bench core -- core-16x64-4k`.
+//! Every map gets the same keys in the same order. Each table's timings (`core-16x64-4k-50/OP/MAP`)
+//! are followed by ratio benchmarks (`ratio-core-16x64-4k-50/OP/MAP`: MAP's time over this
+//! crate's, both timed in every sample; see `support/mod.rs`), and the churn ratio by
+//! `ratio-churn/get_miss/churned`. After a full run the ratios are printed from criterion's saved
+//! estimates, with the targets of the core issue; `python3 benches/report.py` turns the same
+//! estimates into `benches/README.md`. One family: `cargo bench --bench core -- core-16x64-4k`
+//! (which also matches its ratio groups).
 
 mod support;
 
@@ -21,7 +24,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
 use support::{
     Balance, BenchMap, Keys, Op, Ours, Ratio, SIZES, Table, bench_filled, bench_ratios, estimate,
-    filled, group_name, key, measuring, paired, ratio_estimate, time_op,
+    filled, group_name, key, paired, ratio_estimate, time_op,
 };
 
 type Std<const K: usize, const V: usize> = std::collections::HashMap<[u8; K], [u8; V]>;
@@ -234,16 +237,14 @@ fn print_cliffs() {
 }
 
 fn main() {
-    let mut criterion =
-        support::criterion_config(Duration::from_millis(300), Duration::from_secs(1))
-            .configure_from_args();
-    let mut ratios = support::ratio_config(Duration::from_millis(300), Duration::from_secs(1))
-        .configure_from_args();
-    core_ops(&mut criterion, &mut ratios);
-    churn(&mut criterion, &mut ratios);
-    criterion.final_summary();
-    ratios.final_summary();
-    if measuring() {
-        print_ratios();
-    }
+    support::run(
+        Duration::from_millis(300),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+        |criterion, ratios| {
+            core_ops(criterion, ratios);
+            churn(criterion, ratios);
+        },
+        print_ratios,
+    );
 }

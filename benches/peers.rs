@@ -12,8 +12,10 @@
 //!   where this crate's maps live too), so commits cost no disk flushes: this measures LMDB's
 //!   own work, the most favourable case for it.
 //!
-//! After a full run the ratios to this crate's times, and the targets of the benchmarks issue,
-//! are printed. One family: `cargo bench --bench peers -- peers-16x64-4k`.
+//! Each table's timings are followed by ratio benchmarks, `ratio-peers-*` and `ratio-threads2-*`
+//! (a peer's time over this crate's, both timed in every sample; see `support/mod.rs`). After a
+//! full run those ratios, and the targets of the benchmarks issue, are printed. One family:
+//! `cargo bench --bench peers -- peers-16x64-4k` (which also matches its ratio group).
 
 mod support;
 
@@ -25,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::{
     Balance, BenchMap, Keys, Op, Ours, Ratio, SIZES, SharedBenchMap, Table, bench_filled,
-    bench_ratios, estimate, filled, group_name, measuring, paired, ratio_estimate, time_threads,
+    bench_ratios, estimate, filled, group_name, paired, ratio_estimate, time_threads,
 };
 
 /// The capacity of the heapless map: the largest the benches use that it comes in practically
@@ -397,15 +399,11 @@ fn print_ratios() {
 }
 
 fn main() {
-    let mut criterion =
-        support::criterion_config(Duration::from_millis(200), Duration::from_millis(600))
-            .configure_from_args();
-    let mut ratios = support::ratio_config(Duration::from_millis(200), Duration::from_millis(800))
-        .configure_from_args();
-    peers(&mut criterion, &mut ratios);
-    criterion.final_summary();
-    ratios.final_summary();
-    if measuring() {
-        print_ratios();
-    }
+    support::run(
+        Duration::from_millis(200),
+        Duration::from_millis(600),
+        Duration::from_millis(800),
+        peers,
+        print_ratios,
+    );
 }

@@ -53,7 +53,7 @@ use shared_hashmap_posix::{Layout, Options, RawMap, SharedHashMap};
 use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{Balance, Ours, Ratio, estimate, key, measuring, paired, ratio_estimate, value};
+use support::{Balance, Ours, Ratio, estimate, key, paired, ratio_estimate, value};
 
 /// Selects a child process; its value is `NAME ID` (the map's name, the child's index).
 const CHILD_ENV: &str = "SHARED_HASHMAP_BENCH_CHILD";
@@ -641,15 +641,11 @@ fn main() {
         child(&spec);
         return;
     }
-    let mut criterion =
-        support::criterion_config(Duration::from_millis(300), Duration::from_secs(1))
-            .configure_from_args();
-    let mut ratios = support::ratio_config(Duration::from_millis(300), Duration::from_secs(2))
-        .configure_from_args();
-    processes(&mut criterion, &mut ratios);
-    criterion.final_summary();
-    ratios.final_summary();
-    if measuring() {
-        print_scaling();
-    }
+    support::run(
+        Duration::from_millis(300),
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+        processes,
+        print_scaling,
+    );
 }

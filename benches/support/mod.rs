@@ -641,6 +641,26 @@ pub fn ratio_config(warm_up: Duration, measurement: Duration) -> criterion::Crit
         .sample_size(20)
 }
 
+/// A bench's `main`: runs `benches` with criterion configured from the command line, timings
+/// warmed up for `warm_up` and measured for `timing`, ratios measured for `ratio`; prints
+/// criterion's summaries; then, when the run measured (see [`measuring`]), calls `report`.
+pub fn run(
+    warm_up: Duration,
+    timing: Duration,
+    ratio: Duration,
+    benches: impl FnOnce(&mut criterion::Criterion, &mut criterion::Criterion<Ratio>),
+    report: impl FnOnce(),
+) {
+    let mut timings = criterion_config(warm_up, timing).configure_from_args();
+    let mut ratios = ratio_config(warm_up, ratio).configure_from_args();
+    benches(&mut timings, &mut ratios);
+    timings.final_summary();
+    ratios.final_summary();
+    if measuring() {
+        report();
+    }
+}
+
 /// The median ratio criterion saved for ratio benchmark `group/id`.
 pub fn ratio_estimate(group: &str, id: &str) -> Option<f64> {
     saved_statistic(group, id, "median")
