@@ -13,7 +13,8 @@
 //! Every map gets the same keys in the same order. Each table's timings (`core-16x64-4k-50/OP/MAP`)
 //! are followed by ratio benchmarks (`ratio-core-16x64-4k-50/OP/MAP`: MAP's time over this
 //! crate's, both timed in every sample; see `support/mod.rs`), and the churn ratio by
-//! `ratio-churn/get_miss/churned`. After a full run the ratios are printed from criterion's saved
+//! `ratio-churn/get_miss/churned`; `ratio-calibration/OP/shared-hashmap` measures this crate's
+//! map against an identical copy, where the true ratio is 1. After a full run the ratios are printed from criterion's saved
 //! estimates, with the targets of the core issue; `python3 benches/report.py` turns the same
 //! estimates into `benches/README.md`. One family: `cargo bench --bench core -- core-16x64-4k`
 //! (which also matches its ratio groups).
@@ -150,6 +151,25 @@ fn churn(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
     group.finish();
 }
 
+/// How far a ratio benchmark is from the truth: this crate's map against an identical second
+/// copy on the issue's table (16/64 bytes, 2^12 entries, 50% load), where the true ratio is 1.
+fn calibration(ratios: &mut Criterion<Ratio>) {
+    let table = Table {
+        capacity: 1 << 12,
+        load: 50,
+    };
+    let keys = Keys::<16>::new(table);
+    let mut ours: Ours = filled::<16, 64, _>(table.capacity, &keys).expect("a table");
+    let mut copy: Ours = filled::<16, 64, _>(table.capacity, &keys).expect("a table");
+    let mut group = ratios.benchmark_group(CALIBRATION);
+    group.sampling_mode(SamplingMode::Flat);
+    bench_ratios::<16, 64, _, _>(&mut group, &mut ours, &mut copy, &keys, &Op::ALL);
+    group.finish();
+}
+
+/// The group of the calibration ratios: `ratio-calibration/OP/shared-hashmap`.
+const CALIBRATION: &str = "ratio-calibration";
+
 /// The group of the churned table's miss time over the fresh one's, measured together.
 const CHURN_RATIO: &str = "ratio-churn";
 
@@ -208,6 +228,19 @@ fn print_ratios() {
         }
     }
     println!("{missed} ratios over target");
+    let calibration: Vec<String> = Op::ALL
+        .iter()
+        .filter_map(|op| {
+            let id = format!("{}/shared-hashmap", op.name());
+            ratio_estimate(CALIBRATION, &id).map(|r| format!("{} {r:.2}", op.name()))
+        })
+        .collect();
+    if !calibration.is_empty() {
+        println!(
+            "calibration (this crate's map against an identical copy, true ratio 1): {}",
+            calibration.join(", ")
+        );
+    }
     print_cliffs();
     if let Some(ratio) = ratio_estimate(CHURN_RATIO, "get_miss/churned") {
         println!(
@@ -244,6 +277,7 @@ fn main() {
         |criterion, ratios| {
             core_ops(criterion, ratios);
             churn(criterion, ratios);
+            calibration(ratios);
         },
         print_ratios,
     );

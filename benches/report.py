@@ -68,8 +68,9 @@ WORKLOAD_COLOURS = [
     "#8c564b",
 ]
 FAMILY = re.compile(r"^(ratio-)?(core|peers|threads2)-(\d+)x(\d+)-(\d+)([km])-(\d+)$")
-# The churn and scaling ratios' groups.
+# The churn, calibration and scaling ratios' groups.
 CHURN_RATIO = "ratio-churn"
+CALIBRATION = "ratio-calibration"
 SCALING = "processes-scaling"
 BENCH_OF = {"core": "core", "churn": "core", "peers": "peers", "threads2": "peers",
             "processes": "processes"}
@@ -248,6 +249,30 @@ def churn_section(results, ratios):
         table(["table", "ns", "M ops/s", "/ fresh"], rows, 1),
         "",
     ]
+
+
+def method_section(calibration):
+    """How ratios are measured, and the calibration ratios that show the method's error."""
+    out = [
+        "## How the ratios are measured",
+        "",
+        "Every ratio in this report is measured, not divided: a ratio benchmark times both maps "
+        "in each of its 20 samples (the other map for half its share, this crate's map, the "
+        "other for the other half, each share sized so that both sides run about as long), and "
+        "the ratio reported is criterion's median over the samples. On a shared machine a map's "
+        "speed drifts by tens of percent between two benchmarks seconds apart, so the ns "
+        "columns, each from a benchmark of its own, can disagree with the ratio columns; the "
+        "ratios are the numbers to compare.",
+        "",
+    ]
+    if calibration:
+        rows = [[op, f"{calibration[(op, OURS)]:.2f}"]
+                for op in OPS if (op, OURS) in calibration]
+        out += [f"Calibration: {OURS}'s map against an identical copy of itself (16/64 bytes, "
+                "2^12 entries, 50% load), where the true ratio is 1.00 "
+                "(`ratio-calibration`):", "",
+                table(["workload", "copy / ours"], rows, 1), ""]
+    return out
 
 
 def processes_data(results):
@@ -513,6 +538,7 @@ def main():
          "(`cargo bench --bench peers`)."),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
+    out += method_section(groups.get(CALIBRATION, {}))
     for family, title, intro in sections:
         if family in fams:
             out += family_section(title, intro, fams[family], ratio_fams.get(family, {}))
