@@ -6,9 +6,11 @@
 //! Ratios are measured, not divided: on a shared machine one map's time drifts by tens of
 //! percent between two benchmarks seconds apart, so `ours ns / theirs ns` from two separate
 //! criterion benchmarks is mostly noise. A ratio benchmark (measurement [`Ratio`]) times both
-//! sides within each sample, A for half the iterations, then B for all of them, then A for the
-//! other half ([`paired`]), so drift slower than one sample cancels; criterion's median over
-//! the samples is the ratio reported.
+//! sides within each sample, A for half its share, then B, then A for the other half, each
+//! share sized so that both sides run about as long ([`paired`]), so drift slower than one
+//! sample cancels; criterion's median over the samples is the ratio reported. Measuring this
+//! crate's map against an identical copy of itself (`ratio-calibration` in `core.rs`) shows the
+//! method's own error.
 //!
 //! Every workload calls a map with slices of at most [`CALL`] keys, so that a map with a cost
 //! per call (an LMDB transaction) can be measured both per operation and batched.
