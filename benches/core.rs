@@ -108,14 +108,22 @@ fn core_ops(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
 /// Insert/delete cycles the churned table goes through.
 const CHURN_CYCLES: u64 = 10_000_000;
 
+/// The core issue's table: 16-byte keys, 64-byte values, 2^12 entries at 50% load.
+const ISSUE_TABLE: Table = Table {
+    capacity: 1 << 12,
+    load: 50,
+};
+
+/// The keys of [`ISSUE_TABLE`] and two maps of this crate holding them.
+fn issue_table_twice() -> (Keys<16>, Ours, Ours) {
+    let keys = Keys::<16>::new(ISSUE_TABLE);
+    let fill = || filled::<16, 64, Ours>(ISSUE_TABLE.capacity, &keys).expect("a table");
+    let (first, second) = (fill(), fill());
+    (keys, first, second)
+}
+
 fn churn(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
-    let table = Table {
-        capacity: 1 << 12,
-        load: 50,
-    };
-    let keys = Keys::<16>::new(table);
-    let mut fresh: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
-    let mut churned: Ours = filled::<16, 64, Ours>(table.capacity, &keys).expect("a table");
+    let (keys, mut fresh, mut churned) = issue_table_twice();
     let live = keys.present.len() as u64;
     // Remove the oldest key and insert a new one: the live count stays at 50%. The keys
     // inserted here (from 2^42 on) are neither absent nor fresh ones.
@@ -152,15 +160,9 @@ fn churn(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
 }
 
 /// How far a ratio benchmark is from the truth: this crate's map against an identical second
-/// copy on the issue's table (16/64 bytes, 2^12 entries, 50% load), where the true ratio is 1.
+/// copy on [`ISSUE_TABLE`], where the true ratio is 1.
 fn calibration(ratios: &mut Criterion<Ratio>) {
-    let table = Table {
-        capacity: 1 << 12,
-        load: 50,
-    };
-    let keys = Keys::<16>::new(table);
-    let mut ours: Ours = filled::<16, 64, _>(table.capacity, &keys).expect("a table");
-    let mut copy: Ours = filled::<16, 64, _>(table.capacity, &keys).expect("a table");
+    let (keys, mut ours, mut copy) = issue_table_twice();
     let mut group = ratios.benchmark_group(CALIBRATION);
     group.sampling_mode(SamplingMode::Flat);
     bench_ratios::<16, 64, _, _>(&mut group, &mut ours, &mut copy, &keys, &Op::ALL);
