@@ -10,11 +10,12 @@
 //! - `churn`: `get_miss` on a fresh 16/64 table of 2^12 entries at 50% load and on one after
 //!   10 million insert/delete cycles at that load.
 //!
-//! Every map gets the same keys in the same order. Each table's timings (`core-16x64-4k-50/OP/MAP`)
-//! are followed by ratio benchmarks (`ratio-core-16x64-4k-50/OP/MAP`: MAP's time over this
-//! crate's, both timed in every sample; see `support/mod.rs`), and the churn ratio by
-//! `ratio-churn/get_miss/churned`; `ratio-calibration/OP/shared-hashmap` measures this crate's
-//! map against an identical copy, where the true ratio is 1. After a full run the ratios are printed from criterion's saved
+//! Every map gets the same keys in the same order. Each table's timings
+//! (`core-16x64-4k-50/OP/MAP`) are followed by ratio benchmarks
+//! (`ratio-core-16x64-4k-50/OP/MAP`: MAP's time over this crate's, both timed in every sample;
+//! see `support/mod.rs`), and the churn timings by `ratio-churn/get_miss/churned`;
+//! `ratio-calibration/OP/shared-hashmap` measures this crate's map against an identical copy,
+//! where the true ratio is 1. After a full run the ratios are printed from criterion's saved
 //! estimates, with the targets of the core issue; `python3 benches/report.py` turns the same
 //! estimates into `benches/README.md`. One family: `cargo bench --bench core -- core-16x64-4k`
 //! (which also matches its ratio groups).

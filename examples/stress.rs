@@ -193,8 +193,11 @@ fn pin_to_processor(id: u64) -> Result<(), Box<dyn std::error::Error>> {
     let processors: Vec<usize> = (0..CpuSet::MAX_CPU)
         .filter(|&cpu| allowed.is_set(cpu))
         .collect();
+    let cpu = processors
+        .get(id as usize % processors.len().max(1))
+        .ok_or("this process may run on no processor")?;
     let mut own = CpuSet::new();
-    own.set(processors[id as usize % processors.len().max(1)]);
+    own.set(*cpu);
     sched_setaffinity(None, &own)?;
     Ok(())
 }
