@@ -107,17 +107,7 @@ impl Bytes for [u8] {
 
     #[inline(always)]
     fn store(&self, words: &[AtomicUsize]) {
-        let whole = self.chunks_exact(WORD);
-        let tail = whole.remainder();
-        let (full_words, tail_words) = words.split_at(words.len().min(self.len() / WORD));
-        for (bytes, word) in whole.zip(full_words) {
-            // Relaxed: see the trait docs.
-            word.store(word_of_exact(bytes), Ordering::Relaxed);
-        }
-        if let Some(word) = tail_words.first() {
-            // Relaxed: see the trait docs.
-            word.store(tail_word(tail), Ordering::Relaxed);
-        }
+        crate::wide::store(self, words);
     }
 }
 

@@ -4,8 +4,8 @@
 //! The crate is `no_std` and never allocates. A map is a fixed-capacity table of inline
 //! key and value slots, laid out in the region by a [`Layout`]; all state, locks included, is in
 //! the region, and every access to it is atomic. Reads take no lock (a seqlock per chunk of 8
-//! slots, with word-wise atomic copies); writes lock the key's home chunk, which makes duplicate
-//! keys impossible; a process that dies holding a lock is detected through the [`Liveness`]
+//! slots, with copies made of atomic word accesses); writes lock the key's home chunk, which
+//! makes duplicate keys impossible; a process that dies holding a lock is detected through the [`Liveness`]
 //! trait and its lock taken over, and every write is published by one atomic store, so a death
 //! at any instant leaves each key with its old value or its new one. Deleted slots are reused
 //! at once (overflow counters instead of tombstones), and hashing is a fixed, seeded function
@@ -70,6 +70,7 @@ mod slot;
 mod sync;
 mod typed;
 mod value;
+mod wide;
 
 pub use codec::{Buffer, Codec, Decode, Encode, Encoded};
 pub use error::{Corruption, Error, LayoutProblem, ValueProblem};

@@ -1,7 +1,8 @@
 //! Reading and writing one physical slot: its fixed fields, key words and value words.
 //!
 //! Every access is a Relaxed atomic load or store of a whole word, on both sides (the
-//! `atomic-memcpy` approach): a reader racing a writer gets some mix of old and new words, never
+//! `atomic-memcpy` approach; long keys and values are copied by `wide.rs` in blocks that act
+//! as such word accesses): a reader racing a writer gets some mix of old and new words, never
 //! undefined behaviour, and the chunk's sequence check (in `raw/read.rs`) throws such a mix away
 //! before anything is decoded or trusted. Lengths read from a slot are checked against the
 //! slot's size before they bound a copy.
@@ -81,12 +82,12 @@ impl<'a> SlotRef<'a> {
     /// stops there).
     #[inline]
     pub(crate) fn copy_value(&self, out: &mut [u8]) {
-        copy_words(self.value, out);
+        crate::wide::load(self.value, out);
     }
 
     /// Copies the first `out.len()` key bytes into `out`, as [`copy_value`](Self::copy_value).
     pub(crate) fn copy_key(&self, out: &mut [u8]) {
-        copy_words(self.key, out);
+        crate::wide::load(self.key, out);
     }
 
     /// Hashes the stored key (of `len` bytes, at most the key area) without copying it out.
@@ -136,24 +137,6 @@ fn words_equal<B: Bytes + ?Sized>(words: &[AtomicUsize], bytes: &B, len: usize) 
     words
         .get(..len.div_ceil(WORD))
         .is_some_and(|words| bytes.matches(words))
-}
-
-/// Copies `out.len()` bytes from `words` (at most all of them) into `out`: whole words first,
-/// as single stores, then the tail.
-#[inline(always)]
-fn copy_words(words: &[AtomicUsize], out: &mut [u8]) {
-    let whole = (out.len() / WORD).min(words.len());
-    let (head, tail) = out.split_at_mut(whole * WORD);
-    // Both sides cut to the same length and zipped directly: one counted loop.
-    for (piece, word) in head.chunks_exact_mut(WORD).zip(&words[..whole]) {
-        // Relaxed: see the module docs.
-        piece.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
-    }
-    if let (false, Some(word)) = (tail.is_empty(), words.get(whole)) {
-        let take = tail.len().min(WORD);
-        // Relaxed: see the module docs.
-        tail[..take].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes()[..take]);
-    }
 }
 
 /// A key as stored in a slot, usable wherever the map takes a key (to look it up again).
