@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::{
     Balance, BenchMap, Keys, Op, Ours, Ratio, SIZES, SharedBenchMap, Table, bench_filled,
-    bench_ratios, estimate, filled, group_name, paired, ratio_estimate, time_threads,
+    bench_ratios, estimate, filled, group_name, paired, ratio_estimate, selected, time_threads,
 };
 
 /// The capacity of the heapless map: the largest the benches use that it comes in practically
@@ -248,7 +248,7 @@ const THREADED: [Op; 3] = [Op::GetHit, Op::Mix90, Op::Mix50];
 /// workloads for the maps that can be shared; then the peers' times over this crate's,
 /// measured together.
 fn peers_size<const K: usize, const V: usize>(c: &mut Criterion, ratios: &mut Criterion<Ratio>) {
-    for table in Table::all() {
+    for table in Table::all().filter(|&table| selected((K, V), table)) {
         let keys = Keys::<K>::new(table);
         let mut ours: Ours = filled::<K, V, _>(table.capacity, &keys).expect("a table");
         let mut heapless: Option<Heapless<K, V>> = filled(table.capacity, &keys);

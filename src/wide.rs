@@ -8,31 +8,31 @@
 //! (SSE2 is part of the x86-64 baseline), and the remaining words one at a time.
 //!
 //! Why that is sound: the block copies act only on 8-byte-aligned words (slot areas are
-//! 8-aligned and padded to whole words, `layout.rs`), and an x86-64 processor reads or writes
-//! each aligned 8-byte part of a 16-byte SSE access indivisibly (a quadword access that does
-//! not cross a cache line is atomic, and an SSE access is at worst split at a line boundary,
-//! which is 8-aligned). So each block copy behaves as a sequence of Relaxed 8-byte atomic
-//! loads (or stores) of the same words, of the same size as every other access to them:
-//! exactly what the word-at-a-time copy does, in an unspecified order within the block, which
-//! no caller relies on (readers validate a whole copy with the seqlock afterwards; writers
-//! publish with a Release store that follows the whole copy). Under Miri (which cannot run
-//! inline assembly) and loom (whose atomics are not plain memory), and on every other target,
+//! 8-aligned and padded to whole words, `layout.rs`), and x86-64 processors read or write each
+//! aligned 8-byte part of a 16-byte SSE access indivisibly. That last point is how every
+//! x86-64 processor behaves, not a documented rule: the manuals guarantee aligned 8-byte
+//! accesses, and say only that wider SSE accesses "may be implemented using multiple memory
+//! accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte atomic loads (or
+//! stores) of the same words, of the same size as every other access to them: what the
+//! word-at-a-time copy does, in an order within the block that no caller relies on (readers
+//! validate a whole copy with the seqlock afterwards; writers publish with a Release store
+//! that follows the whole copy). And a processor that did split a part would only ever give a
+//! reader a mixed word while a writer was changing it, a copy the seqlock check then throws
+//! away, as it does any copy that overlapped a write. Under Miri (which cannot run inline
+//! assembly) and loom (whose atomics are not plain memory), and on every other target,
+//! x86-64 ones without SSE2 (`x86_64-unknown-none`) or with 32-bit pointers (x32) included,
 //! the word-at-a-time copy runs instead.
 
 use crate::sync::{AtomicUsize, Ordering};
 
 const WORD: usize = core::mem::size_of::<usize>();
 
-/// Bytes one block copy moves; shorter copies are done in words.
-#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-const BLOCK: usize = 32;
-
 /// Copies the first `out.len()` bytes of `words` into `out` (at most all of `words`; the copy
 /// stops there).
 #[inline(always)]
 pub(crate) fn load(words: &[AtomicUsize], out: &mut [u8]) {
     let whole = (out.len() / WORD).min(words.len());
-    let done = load_blocks(&words[..whole], out);
+    let done = blocks::load(&words[..whole], out);
     let (_, rest) = out.split_at_mut(done * WORD);
     let words = &words[done..];
     let (head, tail) = rest.split_at_mut((whole - done) * WORD);
@@ -52,7 +52,7 @@ pub(crate) fn load(words: &[AtomicUsize], out: &mut [u8]) {
 #[inline(always)]
 pub(crate) fn store(bytes: &[u8], words: &[AtomicUsize]) {
     let whole = (bytes.len() / WORD).min(words.len());
-    let done = store_blocks(&bytes[..whole * WORD], &words[..whole]);
+    let done = blocks::store(&bytes[..whole * WORD], &words[..whole]);
     let (full, tail) = bytes[done * WORD..].split_at((whole - done) * WORD);
     let words = &words[done..];
     for (piece, word) in full.chunks_exact(WORD).zip(&words[..whole - done]) {
@@ -74,117 +74,125 @@ fn word_of_exact(bytes: &[u8]) -> usize {
     usize::from_ne_bytes(<[u8; WORD]>::try_from(bytes).unwrap_or([0; WORD]))
 }
 
-/// Copies as many whole blocks of `words` into `out` (at least as long) as fit; returns the
-/// words copied.
-#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-#[inline(always)]
+/// Block copies with SSE2, where the target has it and the module docs' argument holds.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    target_pointer_width = "64",
+    not(miri),
+    not(loom)
+))]
 #[allow(unsafe_code)]
-fn load_blocks(words: &[AtomicUsize], out: &mut [u8]) -> usize {
-    let blocks = words.len() * WORD / BLOCK;
-    if blocks == 0 {
-        return 0;
-    }
-    debug_assert!(out.len() >= blocks * BLOCK);
-    // SAFETY: the loop reads `blocks * BLOCK` bytes from `words` (that many lie in the slice)
-    // and writes as many to `out` (its length is at least `words.len() * WORD`). `out` is an
-    // exclusive borrow, so nothing else accesses it; `words` is only ever accessed as aligned
-    // atomic words, and these loads behave as Relaxed loads of those words (module docs). The
-    // assembly touches no stack and no other memory, and restores no register it clobbers
-    // other than those declared.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "movdqu {a}, xmmword ptr [{src}]",
-            "movdqu {b}, xmmword ptr [{src} + 16]",
-            "movdqu xmmword ptr [{dst}], {a}",
-            "movdqu xmmword ptr [{dst} + 16], {b}",
-            "add {src}, 32",
-            "add {dst}, 32",
-            "dec {blocks}",
-            "jnz 2b",
-            blocks = inout(reg) blocks => _,
-            src = inout(reg) words.as_ptr() => _,
-            dst = inout(reg) out.as_mut_ptr() => _,
-            a = out(xmm_reg) _,
-            b = out(xmm_reg) _,
-            options(nostack),
-        );
-    }
-    blocks * BLOCK / WORD
-}
+mod blocks {
+    use super::WORD;
+    use crate::sync::AtomicUsize;
 
-/// Stores as many whole blocks of `bytes` into `words` (at least as long) as fit; returns the
-/// words stored.
-#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-#[inline(always)]
-#[allow(unsafe_code)]
-fn store_blocks(bytes: &[u8], words: &[AtomicUsize]) -> usize {
-    let blocks = bytes.len() / BLOCK;
-    if blocks == 0 {
-        return 0;
+    /// Bytes one block copy moves; shorter copies are done in words.
+    const BLOCK: usize = 32;
+
+    /// Copies as many whole blocks of `words` into `out` as fit in both; returns the words
+    /// copied.
+    #[inline(always)]
+    pub(super) fn load(words: &[AtomicUsize], out: &mut [u8]) -> usize {
+        let blocks = (words.len() * WORD).min(out.len()) / BLOCK;
+        if blocks == 0 {
+            return 0;
+        }
+        let (words, out) = (&words[..blocks * BLOCK / WORD], &mut out[..blocks * BLOCK]);
+        // SAFETY: the loop reads `blocks * BLOCK` bytes from `words` and writes as many to
+        // `out`, both cut to exactly that length above. `out` is an exclusive borrow, so
+        // nothing else accesses it; `words` is only ever accessed as aligned atomic words, and
+        // these loads act as Relaxed loads of those words (module docs). The assembly touches
+        // no stack and no other memory, and clobbers only the registers declared (and the
+        // flags, which `dec` writes: no `preserves_flags`).
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "movdqu {a}, xmmword ptr [{src}]",
+                "movdqu {b}, xmmword ptr [{src} + 16]",
+                "movdqu xmmword ptr [{dst}], {a}",
+                "movdqu xmmword ptr [{dst} + 16], {b}",
+                "add {src}, 32",
+                "add {dst}, 32",
+                "dec {blocks}",
+                "jnz 2b",
+                blocks = inout(reg) blocks => _,
+                src = inout(reg) words.as_ptr() => _,
+                dst = inout(reg) out.as_mut_ptr() => _,
+                a = out(xmm_reg) _,
+                b = out(xmm_reg) _,
+                options(nostack),
+            );
+        }
+        words.len()
     }
-    debug_assert!(words.len() * WORD >= blocks * BLOCK);
-    // SAFETY: the loop reads `blocks * BLOCK` bytes of `bytes` (that many lie in the slice) and
-    // writes as many to `words` (at least as long). `bytes` is a shared borrow of plain memory
-    // that nobody writes meanwhile; `words` is only ever accessed as aligned atomic words
-    // (through `&AtomicUsize`, which permits writes through a shared reference), and these
-    // stores behave as Relaxed stores of those words (module docs). No stack or other memory
-    // is touched.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "movdqu {a}, xmmword ptr [{src}]",
-            "movdqu {b}, xmmword ptr [{src} + 16]",
-            "movdqu xmmword ptr [{dst}], {a}",
-            "movdqu xmmword ptr [{dst} + 16], {b}",
-            "add {src}, 32",
-            "add {dst}, 32",
-            "dec {blocks}",
-            "jnz 2b",
-            blocks = inout(reg) blocks => _,
-            src = inout(reg) bytes.as_ptr() => _,
-            dst = inout(reg) words.as_ptr() => _,
-            a = out(xmm_reg) _,
-            b = out(xmm_reg) _,
-            options(nostack),
-        );
+
+    /// Stores as many whole blocks of `bytes` into `words` as fit in both; returns the words
+    /// stored.
+    #[inline(always)]
+    pub(super) fn store(bytes: &[u8], words: &[AtomicUsize]) -> usize {
+        let blocks = bytes.len().min(words.len() * WORD) / BLOCK;
+        if blocks == 0 {
+            return 0;
+        }
+        let (bytes, words) = (&bytes[..blocks * BLOCK], &words[..blocks * BLOCK / WORD]);
+        // SAFETY: the loop reads `blocks * BLOCK` bytes of `bytes` and writes as many to
+        // `words`, both cut to exactly that length above. `bytes` is a shared borrow of memory
+        // that nobody writes meanwhile; `words` is only ever accessed as aligned atomic words
+        // (through `&AtomicUsize`, whose `UnsafeCell` permits writes through a shared
+        // reference), and these stores act as Relaxed stores of those words (module docs). No
+        // stack or other memory is touched; the flags are clobbered, as in `load`.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "movdqu {a}, xmmword ptr [{src}]",
+                "movdqu {b}, xmmword ptr [{src} + 16]",
+                "movdqu xmmword ptr [{dst}], {a}",
+                "movdqu xmmword ptr [{dst} + 16], {b}",
+                "add {src}, 32",
+                "add {dst}, 32",
+                "dec {blocks}",
+                "jnz 2b",
+                blocks = inout(reg) blocks => _,
+                src = inout(reg) bytes.as_ptr() => _,
+                dst = inout(reg) words.as_ptr() => _,
+                a = out(xmm_reg) _,
+                b = out(xmm_reg) _,
+                options(nostack),
+            );
+        }
+        words.len()
     }
-    blocks * BLOCK / WORD
 }
 
 /// Elsewhere, every word is copied on its own.
-#[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
-#[inline(always)]
-fn load_blocks(_: &[AtomicUsize], _: &mut [u8]) -> usize {
-    0
-}
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    target_pointer_width = "64",
+    not(miri),
+    not(loom)
+)))]
+mod blocks {
+    use crate::sync::AtomicUsize;
 
-/// Elsewhere, every word is stored on its own.
-#[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
-#[inline(always)]
-fn store_blocks(_: &[u8], _: &[AtomicUsize]) -> usize {
-    0
+    /// Copies no block: the caller copies every word.
+    #[inline(always)]
+    pub(super) fn load(_: &[AtomicUsize], _: &mut [u8]) -> usize {
+        0
+    }
+
+    /// Stores no block: the caller stores every word.
+    #[inline(always)]
+    pub(super) fn store(_: &[u8], _: &[AtomicUsize]) -> usize {
+        0
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::vec::Vec;
-
-    fn pattern(len: usize, salt: u8) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
-            .collect()
-    }
-
-    fn words_of(bytes: &[u8], count: usize) -> Vec<AtomicUsize> {
-        let mut padded = bytes.to_vec();
-        padded.resize(count * WORD, 0);
-        padded
-            .chunks_exact(WORD)
-            .map(|w| AtomicUsize::new(word_of_exact(w)))
-            .collect()
-    }
 
     /// Slot areas, in words, around every block and word boundary (fewer under Miri, which
     /// checks only the word-at-a-time path, slowly).
@@ -194,6 +202,37 @@ mod tests {
         &[0, 1, 3, 4, 5, 8, 9, 16, 17, 33]
     };
 
+    /// Offsets of the caller's bytes from a 16-byte boundary (slot words are 8-aligned, never
+    /// more, in a real region: the area starts one word past the guard below).
+    const OFFSETS: &[usize] = if cfg!(miri) { &[1] } else { &[0, 1, 8, 15] };
+
+    /// A sentinel for memory a copy must not touch.
+    const GUARD: u8 = 0xee;
+    /// Guard words on each side of an area, and guard bytes on each side of a buffer.
+    const PAD: usize = 4;
+
+    fn pattern(len: usize, salt: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
+            .collect()
+    }
+
+    /// `PAD` guard words, `area` words holding `bytes` zero-padded, `PAD` guard words; the
+    /// area starts at an odd word, so it is 8- but not 16-aligned when the vector is.
+    fn guarded_words(bytes: &[u8], area: usize) -> Vec<AtomicUsize> {
+        let guard = usize::from_ne_bytes([GUARD; WORD]);
+        let mut padded = bytes.to_vec();
+        padded.resize(area * WORD, 0);
+        let mut words: Vec<AtomicUsize> = (0..PAD - 1).map(|_| AtomicUsize::new(guard)).collect();
+        words.extend(
+            padded
+                .chunks_exact(WORD)
+                .map(|w| AtomicUsize::new(word_of_exact(w))),
+        );
+        words.extend((0..PAD).map(|_| AtomicUsize::new(guard)));
+        words
+    }
+
     fn bytes_of(words: &[AtomicUsize]) -> Vec<u8> {
         words
             .iter()
@@ -201,49 +240,55 @@ mod tests {
             .collect()
     }
 
+    fn all_guard(bytes: &[u8]) -> bool {
+        bytes.iter().all(|&b| b == GUARD)
+    }
+
     #[test]
     fn loads_copy_exactly_the_requested_prefix() {
         // Every length up to past the area: buffers shorter and longer than it.
-        for &area_words in AREAS {
-            let source = pattern(area_words * WORD, 7);
-            let words = words_of(&source, area_words);
-            for len in 0..=area_words * WORD + 12 {
-                let mut out = std::vec![0xeeu8; len + 3];
-                load(&words, &mut out[..len]);
-                let copied = len.min(area_words * WORD);
-                assert_eq!(
-                    out[..copied],
-                    source[..copied],
-                    "area {area_words}, len {len}"
-                );
-                assert!(
-                    out[copied..].iter().all(|&b| b == 0xee),
-                    "area {area_words}, len {len}: wrote past the copy"
-                );
+        for &area in AREAS {
+            let source = pattern(area * WORD, 7);
+            let guarded = guarded_words(&source, area);
+            let words = &guarded[PAD - 1..PAD - 1 + area];
+            for len in 0..=area * WORD + 12 {
+                for &offset in OFFSETS {
+                    let mut buffer = std::vec![GUARD; offset + len + PAD];
+                    load(words, &mut buffer[offset..offset + len]);
+                    let copied = len.min(area * WORD);
+                    let (before, rest) = buffer.split_at(offset);
+                    let at = std::format!("area {area}, len {len}, offset {offset}");
+                    assert_eq!(rest[..copied], source[..copied], "{at}");
+                    assert!(all_guard(before), "{at}: wrote before the buffer");
+                    assert!(all_guard(&rest[copied..]), "{at}: wrote past the copy");
+                }
             }
         }
     }
 
     #[test]
     fn stores_write_the_bytes_zero_padded_and_nothing_past_them() {
-        for &area_words in AREAS {
-            for len in 0..=area_words * WORD + 12 {
-                let source = pattern(len, 91);
-                let words = words_of(&std::vec![0xeeu8; area_words * WORD], area_words);
-                store(&source, &words);
-                let stored = bytes_of(&words);
-                let fits = len.min(area_words * WORD);
-                assert_eq!(
-                    stored[..fits],
-                    source[..fits],
-                    "area {area_words}, len {len}"
-                );
-                let padded_end = fits.div_ceil(WORD) * WORD;
-                assert!(stored[fits..padded_end].iter().all(|&b| b == 0));
-                assert!(
-                    stored[padded_end..].iter().all(|&b| b == 0xee),
-                    "area {area_words}, len {len}: stored past the padded value"
-                );
+        for &area in AREAS {
+            for len in 0..=area * WORD + 12 {
+                for &offset in OFFSETS {
+                    let mut buffer = std::vec![0u8; offset];
+                    buffer.extend(pattern(len, 91));
+                    let source = &buffer[offset..];
+                    let guarded = guarded_words(&std::vec![GUARD; area * WORD], area);
+                    store(source, &guarded[PAD - 1..PAD - 1 + area]);
+                    let stored = bytes_of(&guarded);
+                    let (before, rest) = stored.split_at((PAD - 1) * WORD);
+                    let fits = len.min(area * WORD);
+                    let padded_end = fits.div_ceil(WORD) * WORD;
+                    let at = std::format!("area {area}, len {len}, offset {offset}");
+                    assert_eq!(rest[..fits], source[..fits], "{at}");
+                    assert!(rest[fits..padded_end].iter().all(|&b| b == 0), "{at}");
+                    assert!(all_guard(before), "{at}: stored before the area");
+                    assert!(
+                        all_guard(&rest[padded_end..]),
+                        "{at}: stored past the value"
+                    );
+                }
             }
         }
     }

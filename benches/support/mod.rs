@@ -496,6 +496,25 @@ pub fn group_name(family: &str, (key_len, value_len): (usize, usize), table: Tab
     )
 }
 
+/// The environment variable that limits the benches to some tables: comma-separated parts of
+/// their labels (`KxV-SIZE-LOAD`, as in `64x1024`, `16x64-4k` or `8x8-1m-90`). Criterion's own
+/// filter still selects benchmarks, but every table would be filled first; this skips the
+/// others.
+pub const TABLES_VARIABLE: &str = "BENCH_TABLES";
+
+/// Whether the benches measure `table` with keys and values of `sizes` (see
+/// [`TABLES_VARIABLE`]).
+pub fn selected(sizes: (usize, usize), table: Table) -> bool {
+    let Some(wanted) = std::env::var_os(TABLES_VARIABLE) else {
+        return true;
+    };
+    let label = group_name("", sizes, table);
+    wanted
+        .to_string_lossy()
+        .split(',')
+        .any(|part| label.contains(part.trim()))
+}
+
 /// The criterion settings of the benches: short warm-ups and measurements (they
 /// run hundreds of benchmarks), and no criterion plots, which take longer than the measurements
 /// (`benches/report.py` draws the ones that matter).
