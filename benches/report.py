@@ -524,6 +524,9 @@ def main():
     prefix = env + " " if env else ""
     out += [f"{prefix}cargo bench --bench {b}" for b in benches or ["core", "peers", "processes"]]
     out += [f"{prefix}python3 benches/report.py " + " ".join(sys.argv[1:]), "```", ""]
+    out += ["`BENCH_TABLES=64x1024,16x64-1m` (parts of the table labels `KxV-SIZE-LOAD`, "
+            "comma-separated) limits the core and peers benches to those tables; the report "
+            "keeps the other tables' estimates from their last run.", ""]
 
     sections = [
         ("core", "core: single thread, against std and hashbrown",

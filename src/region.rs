@@ -93,17 +93,40 @@ impl SlotRef<'_> {
     /// wait for it later. A hint only: nothing is read, and no-op where not implemented.
     #[inline(always)]
     pub(crate) fn prefetch(&self) {
-        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-        {
-            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let start = core::ptr::from_ref(self.header).cast::<i8>();
+        prefetch_lines(core::ptr::from_ref(self.header).cast(), 2 * CACHE_LINE);
+    }
+
+    /// Asks the processor to start loading every cache line of the slot's value area, so that
+    /// a long value's lines arrive together instead of one after another as a copy reaches
+    /// them. A hint only, as [`prefetch`](Self::prefetch).
+    #[inline(always)]
+    pub(crate) fn prefetch_value(&self) {
+        prefetch_lines(
+            self.value.as_ptr().cast(),
+            core::mem::size_of_val(self.value),
+        );
+    }
+}
+
+/// Bytes of a cache line, the stride of [`prefetch_lines`].
+const CACHE_LINE: usize = 64;
+
+/// Asks the processor to start loading the cache lines that hold `len` bytes from `start`. Computes
+/// addresses only (never dereferenced), so any `start` is fine.
+#[inline(always)]
+#[cfg_attr(any(not(target_arch = "x86_64"), loom, miri), allow(unused_variables))]
+fn prefetch_lines(start: *const i8, len: usize) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // From the start of the first line, so that the last line is reached too.
+        let misalignment = start.addr() % CACHE_LINE;
+        let first = start.wrapping_sub(misalignment);
+        for offset in (0..len + misalignment).step_by(CACHE_LINE) {
             // SAFETY:
             // - a prefetch reads and writes nothing and never faults, whatever the address;
             // - the `sse` target feature it needs is part of the x86_64 baseline.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(start);
-                _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(64));
-            }
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(offset)) };
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct RawMap<'r> {
     liveness: &'r dyn Liveness,
     /// Whether writes prefetch the slots they will touch (`write::PREFETCH_ABOVE`).
     prefetch_writes: bool,
+    /// Whether reads prefetch a value's lines before copying it (`read::prefetches_values`).
+    prefetch_values: bool,
 }
 
 impl core::fmt::Debug for RawMap<'_> {
@@ -204,6 +206,7 @@ impl<'r> RawMap<'r> {
             owner: self.owner,
             liveness: self.liveness,
             prefetch_writes: self.prefetch_writes,
+            prefetch_values: self.prefetch_values,
         }
     }
 
@@ -244,6 +247,7 @@ impl<'r> RawMap<'r> {
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&layout),
+            prefetch_values: read::prefetches_values(&layout),
         })
     }
 
@@ -266,6 +270,7 @@ impl<'r> RawMap<'r> {
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&stored.layout),
+            prefetch_values: read::prefetches_values(&stored.layout),
         })
     }
 

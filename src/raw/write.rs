@@ -240,8 +240,9 @@ impl<'r> RawMap<'r> {
     /// touch, before it waits for the chunk's lock: the slot of the first matching tag, and the
     /// spare when `may_insert` (an operation that may insert usually replaces if the key is
     /// there, reading the one and writing the other), or else the first empty slot (an
-    /// insert). When the table is larger than the caches, these loads then overlap with the
-    /// lock's own, instead of following it one after another. Read without the lock, so only
+    /// insert), with every line of a long value in a slot it will write. When the table is
+    /// larger than the caches, these loads then overlap with the lock's own, instead of
+    /// following it one after another. Read without the lock, so only
     /// a guess: a wrong one costs a wasted load.
     #[inline(always)]
     fn prefetch_for_write(&self, chunk: usize, tag: u8, may_insert: bool) {
@@ -249,9 +250,14 @@ impl<'r> RawMap<'r> {
         let tags = Tags::load(control);
         // Relaxed: a hint; nothing read here is trusted.
         let map = control.map.load(Ordering::Relaxed);
-        let prefetch = |phys: Option<crate::region::Phys>| {
+        // `written`: the write will fill the slot, so all of a long value's lines too.
+        let prefetch = |phys: Option<crate::region::Phys>, written: bool| {
             if let Some(phys) = phys {
-                self.region.slot(chunk, phys).prefetch();
+                let slot = self.region.slot(chunk, phys);
+                slot.prefetch();
+                if written && self.prefetch_values {
+                    slot.prefetch_value();
+                }
             }
         };
         let (slot, spare) = match tags.matching(tag).first() {
@@ -260,10 +266,12 @@ impl<'r> RawMap<'r> {
             None => (None, false),
         };
         if let Some(slot) = slot {
-            prefetch(chunk::physical(map, slot, chunk).ok());
+            // A matching slot is only read (its key); an empty one is written.
+            let written = !spare && may_insert;
+            prefetch(chunk::physical(map, slot, chunk).ok(), written);
         }
         if spare {
-            prefetch(chunk::spare_unchecked(map));
+            prefetch(chunk::spare_unchecked(map), true);
         }
     }
 

@@ -491,3 +491,47 @@ fn keys_sharing_a_tag_in_one_chunk_are_all_found() {
     assert_eq!(map.get_into::<8>(&same[2]).unwrap(), None);
     map.verify().unwrap();
 }
+
+#[test]
+// Miri runs neither the prefetches nor the block copies (both are cfg'd out there), and this
+// many 1 KiB values would take it minutes.
+#[cfg_attr(miri, ignore)]
+fn long_values_in_a_map_larger_than_the_caches_are_copied_whole() {
+    // More than 4 MiB of region and values of four cache lines or more: the size at which reads
+    // and writes prefetch a value's lines, and values copied in SSE2 blocks on x86-64.
+    const VALUE: usize = 1000;
+    let layout = Layout::new(6000, 24, VALUE).unwrap();
+    assert!(layout.region_size() > 4 << 20);
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let key = |i: u32| format!("key {i}").into_bytes();
+    // Lengths around every 8- and 32-byte boundary, each byte naming its key and position.
+    let value = |i: u32, round: u8| -> Vec<u8> {
+        let len = VALUE - (i as usize % 41);
+        (0..len)
+            .map(|p| (p as u32 ^ i.wrapping_mul(2_654_435_761)) as u8 ^ round)
+            .collect()
+    };
+    for i in 0..6000 {
+        assert!(!map.insert(&key(i), &value(i, 0)).unwrap());
+    }
+    for i in (0..6000).step_by(2) {
+        assert!(map.insert(&key(i), &value(i, 1)).unwrap());
+    }
+    for i in (0..6000).step_by(3) {
+        assert!(map.remove(&key(i)).unwrap());
+    }
+    let mut out = vec![0u8; VALUE];
+    for i in 0..6000 {
+        let got = map.get(&key(i), &mut out).unwrap();
+        if i % 3 == 0 {
+            assert_eq!(got, None, "key {i} was removed");
+        } else {
+            let want = value(i, u8::from(i % 2 == 0));
+            assert_eq!(got, Some(want.len()), "key {i}");
+            assert_eq!(out[..want.len()], want[..], "key {i}");
+        }
+    }
+    assert_eq!(map.len(), 4000);
+    map.verify().unwrap();
+}
