@@ -88,9 +88,10 @@ pub(crate) struct SlotRef<'a> {
 }
 
 impl SlotRef<'_> {
-    /// Asks the processor to start loading the slot's first two cache lines (its fixed fields,
-    /// then its key and the start of its value), so that a write that will touch it does not
-    /// wait for it later. A hint only: nothing is read, and no-op where not implemented.
+    /// Asks the processor to start loading the lines of the slot's first 128 bytes (its fixed
+    /// fields, then its key and the start of its value), so that a write that will touch it
+    /// does not wait for them later. A hint only: nothing is read, and no-op where not
+    /// implemented.
     #[inline(always)]
     pub(crate) fn prefetch(&self) {
         prefetch_lines(core::ptr::from_ref(self.header).cast(), 2 * CACHE_LINE);
@@ -111,8 +112,8 @@ impl SlotRef<'_> {
 /// Bytes of a cache line, the stride of [`prefetch_lines`].
 const CACHE_LINE: usize = 64;
 
-/// Asks the processor to start loading the cache lines that hold `len` bytes from `start`. Computes
-/// addresses only (never dereferenced), so any `start` is fine.
+/// Asks the processor to start loading the cache lines that hold `len` bytes from `start`.
+/// Computes addresses only (never dereferenced), so any `start` is fine.
 #[inline(always)]
 #[cfg_attr(any(not(target_arch = "x86_64"), loom, miri), allow(unused_variables))]
 fn prefetch_lines(start: *const i8, len: usize) {

@@ -242,8 +242,8 @@ impl<'r> RawMap<'r> {
     /// there, reading the one and writing the other), or else the first empty slot (an
     /// insert), with every line of a long value in a slot it will write. When the table is
     /// larger than the caches, these loads then overlap with the lock's own, instead of
-    /// following it one after another. Read without the lock, so only
-    /// a guess: a wrong one costs a wasted load.
+    /// following it one after another. Read without the lock, so only a guess: a wrong one
+    /// costs a wasted load.
     #[inline(always)]
     fn prefetch_for_write(&self, chunk: usize, tag: u8, may_insert: bool) {
         let control = self.region.control(chunk);
