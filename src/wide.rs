@@ -99,31 +99,10 @@ mod blocks {
             return 0;
         }
         let (words, out) = (&words[..blocks * BLOCK / WORD], &mut out[..blocks * BLOCK]);
-        // SAFETY: the loop reads `blocks * BLOCK` bytes from `words` and writes as many to
-        // `out`, both cut to exactly that length above. `out` is an exclusive borrow, so
-        // nothing else accesses it; `words` is only ever accessed as aligned atomic words, and
-        // these loads act as Relaxed loads of those words (module docs). The assembly touches
-        // no stack and no other memory, and clobbers only the registers declared (and the
-        // flags, which `dec` writes: no `preserves_flags`).
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "movdqu {a}, xmmword ptr [{src}]",
-                "movdqu {b}, xmmword ptr [{src} + 16]",
-                "movdqu xmmword ptr [{dst}], {a}",
-                "movdqu xmmword ptr [{dst} + 16], {b}",
-                "add {src}, 32",
-                "add {dst}, 32",
-                "dec {blocks}",
-                "jnz 2b",
-                blocks = inout(reg) blocks => _,
-                src = inout(reg) words.as_ptr() => _,
-                dst = inout(reg) out.as_mut_ptr() => _,
-                a = out(xmm_reg) _,
-                b = out(xmm_reg) _,
-                options(nostack),
-            );
-        }
+        // SAFETY: both slices are exactly `blocks * BLOCK` bytes long. `out` is an exclusive
+        // borrow, so nothing else accesses it; `words` is only ever accessed as aligned atomic
+        // words, and these loads act as Relaxed loads of those words (module docs).
+        unsafe { copy(words.as_ptr().cast(), out.as_mut_ptr(), blocks) };
         words.len()
     }
 
@@ -136,12 +115,27 @@ mod blocks {
             return 0;
         }
         let (bytes, words) = (&bytes[..blocks * BLOCK], &words[..blocks * BLOCK / WORD]);
-        // SAFETY: the loop reads `blocks * BLOCK` bytes of `bytes` and writes as many to
-        // `words`, both cut to exactly that length above. `bytes` is a shared borrow of memory
-        // that nobody writes meanwhile; `words` is only ever accessed as aligned atomic words
-        // (through `&AtomicUsize`, whose `UnsafeCell` permits writes through a shared
-        // reference), and these stores act as Relaxed stores of those words (module docs). No
-        // stack or other memory is touched; the flags are clobbered, as in `load`.
+        // SAFETY: both slices are exactly `blocks * BLOCK` bytes long. `bytes` is a shared
+        // borrow of memory that nobody writes meanwhile; `words` is only ever accessed as
+        // aligned atomic words, through `&AtomicUsize`, whose `UnsafeCell` permits writes
+        // through a shared reference, and these stores act as Relaxed stores of those words
+        // (module docs).
+        unsafe { copy(bytes.as_ptr(), words.as_ptr().cast_mut().cast(), blocks) };
+        words.len()
+    }
+
+    /// Copies `blocks` (at least one) blocks from `src` to `dst`, 16 bytes per SSE2 load and
+    /// store.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `blocks * BLOCK` bytes, the two
+    /// ranges must not overlap, and every access to them that may race these must be an
+    /// aligned atomic word access (module docs).
+    #[inline(always)]
+    unsafe fn copy(src: *const u8, dst: *mut u8, blocks: usize) {
+        // SAFETY: the caller's contract covers every byte read and written. The assembly
+        // touches no stack and no other memory, and clobbers only the registers declared and
+        // the flags, which `dec` writes (so no `preserves_flags`).
         unsafe {
             core::arch::asm!(
                 "2:",
@@ -154,14 +148,13 @@ mod blocks {
                 "dec {blocks}",
                 "jnz 2b",
                 blocks = inout(reg) blocks => _,
-                src = inout(reg) bytes.as_ptr() => _,
-                dst = inout(reg) words.as_ptr() => _,
+                src = inout(reg) src => _,
+                dst = inout(reg) dst => _,
                 a = out(xmm_reg) _,
                 b = out(xmm_reg) _,
                 options(nostack),
             );
         }
-        words.len()
     }
 }
 
