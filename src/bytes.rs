@@ -67,7 +67,7 @@ fn word_of(bytes: &[u8], index: usize) -> usize {
 /// The last, partial word: fewer than `WORD` bytes, zero-padded. A byte loop, not a
 /// variable-length `memcpy` call.
 #[inline]
-fn tail_word(tail: &[u8]) -> usize {
+pub(crate) fn tail_word(tail: &[u8]) -> usize {
     let mut word = [0u8; WORD];
     for (to, from) in word.iter_mut().zip(tail) {
         *to = *from;
@@ -113,7 +113,7 @@ impl Bytes for [u8] {
 
 /// A whole word from exactly `WORD` bytes.
 #[inline(always)]
-fn word_of_exact(bytes: &[u8]) -> usize {
+pub(crate) fn word_of_exact(bytes: &[u8]) -> usize {
     usize::from_ne_bytes(<[u8; WORD]>::try_from(bytes).unwrap_or([0; WORD]))
 }
 

@@ -23,55 +23,48 @@
 //! x86-64 ones without SSE2 (`x86_64-unknown-none`) or with 32-bit pointers (x32) included,
 //! the word-at-a-time copy runs instead.
 
+use crate::bytes::{tail_word, word_of_exact};
 use crate::sync::{AtomicUsize, Ordering};
 
 const WORD: usize = core::mem::size_of::<usize>();
 
 /// Copies the first `out.len()` bytes of `words` into `out` (at most all of `words`; the copy
-/// stops there).
+/// stops there): whole blocks, then whole words, then the tail.
 #[inline(always)]
 pub(crate) fn load(words: &[AtomicUsize], out: &mut [u8]) {
+    let done = blocks::load(words, out);
+    let (words, out) = (&words[done..], &mut out[done * WORD..]);
     let whole = (out.len() / WORD).min(words.len());
-    let done = blocks::load(&words[..whole], out);
-    let (_, rest) = out.split_at_mut(done * WORD);
-    let words = &words[done..];
-    let (head, tail) = rest.split_at_mut((whole - done) * WORD);
+    let (head, tail) = out.split_at_mut(whole * WORD);
     // Both sides cut to the same length and zipped directly: one counted loop.
-    for (piece, word) in head.chunks_exact_mut(WORD).zip(&words[..whole - done]) {
+    for (piece, word) in head.chunks_exact_mut(WORD).zip(&words[..whole]) {
         // Relaxed: see the module docs.
         piece.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
     }
-    if let (false, Some(word)) = (tail.is_empty(), words.get(whole - done)) {
+    if let (false, Some(word)) = (tail.is_empty(), words.get(whole)) {
         let take = tail.len().min(WORD);
         // Relaxed: see the module docs.
         tail[..take].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes()[..take]);
     }
 }
 
-/// Stores `bytes` into `words`, zero-padding the last word, as far as `words` reaches.
+/// Stores `bytes` into `words`, zero-padding the last word, as far as `words` reaches: whole
+/// blocks, then whole words, then the tail.
 #[inline(always)]
 pub(crate) fn store(bytes: &[u8], words: &[AtomicUsize]) {
-    let whole = (bytes.len() / WORD).min(words.len());
-    let done = blocks::store(&bytes[..whole * WORD], &words[..whole]);
-    let (full, tail) = bytes[done * WORD..].split_at((whole - done) * WORD);
-    let words = &words[done..];
-    for (piece, word) in full.chunks_exact(WORD).zip(&words[..whole - done]) {
+    let done = blocks::store(bytes, words);
+    let (bytes, words) = (&bytes[done * WORD..], &words[done..]);
+    let whole = bytes.chunks_exact(WORD);
+    let tail = whole.remainder();
+    let (full_words, tail_words) = words.split_at(words.len().min(bytes.len() / WORD));
+    for (piece, word) in whole.zip(full_words) {
         // Relaxed: see the module docs.
         word.store(word_of_exact(piece), Ordering::Relaxed);
     }
-    if let (false, Some(word)) = (tail.is_empty(), words.get(whole - done)) {
-        let mut last = [0u8; WORD];
-        let take = tail.len().min(WORD);
-        last[..take].copy_from_slice(&tail[..take]);
+    if let (false, Some(word)) = (tail.is_empty(), tail_words.first()) {
         // Relaxed: see the module docs.
-        word.store(usize::from_ne_bytes(last), Ordering::Relaxed);
+        word.store(tail_word(tail), Ordering::Relaxed);
     }
-}
-
-/// A whole word from exactly `WORD` bytes.
-#[inline(always)]
-fn word_of_exact(bytes: &[u8]) -> usize {
-    usize::from_ne_bytes(<[u8; WORD]>::try_from(bytes).unwrap_or([0; WORD]))
 }
 
 /// Block copies with SSE2, where the target has it and the module docs' argument holds.
