@@ -23,8 +23,9 @@ use crate::sync::{Ordering, fence};
 pub(super) enum InChunk {
     /// The key is in logical slot `slot`, with a value of `value_len` bytes.
     Found { slot: usize, value_len: usize },
-    /// The key is not here; `overflow` entries of its overflow class probed past this chunk.
-    Absent { overflow: u32 },
+    /// The key is not here; `overflow` entries of its overflow class probed past this chunk,
+    /// and the chunk has an empty slot if `has_room`.
+    Absent { overflow: u32, has_room: bool },
 }
 
 /// What a read does with the entry it finds, inside the seqlock window (so it may see a torn
@@ -182,7 +183,8 @@ impl<'r> RawMap<'r> {
         sink: &mut S,
     ) -> Result<InChunk, Error> {
         let control = self.region.control(chunk);
-        let matching = Tags::load(control).matching(tag);
+        let tags = Tags::load(control);
+        let matching = tags.matching(tag);
         if !matching.is_empty() {
             // Acquire (the tags too, in `Tags::load`): pairs with the Release store that
             // published the slot map (or tag), so the slot it names is read complete. The
@@ -215,6 +217,7 @@ impl<'r> RawMap<'r> {
         // would raise it (inserts raise it before they publish the entry).
         Ok(InChunk::Absent {
             overflow: chunk::overflow_count(control.overflow.load(Ordering::Acquire), class),
+            has_room: !tags.empty().is_empty(),
         })
     }
 
@@ -285,7 +288,7 @@ impl<'r> RawMap<'r> {
         let probe = self.probe(hash);
         match self.read_chunk(probe.home, key, tag, probe.class, sink, waiter)? {
             InChunk::Found { slot, value_len } => Ok(Some((probe.home, slot, value_len))),
-            InChunk::Absent { overflow: 0 } => Ok(None),
+            InChunk::Absent { overflow: 0, .. } => Ok(None),
             InChunk::Absent { .. } => self.find_past_home(probe, key, tag, sink, waiter),
         }
     }
@@ -304,7 +307,7 @@ impl<'r> RawMap<'r> {
         for chunk in probe.chunks().skip(1) {
             match self.read_chunk(chunk, key, tag, probe.class, sink, waiter)? {
                 InChunk::Found { slot, value_len } => return Ok(Some((chunk, slot, value_len))),
-                InChunk::Absent { overflow: 0 } => return Ok(None),
+                InChunk::Absent { overflow: 0, .. } => return Ok(None),
                 InChunk::Absent { .. } => {}
             }
         }

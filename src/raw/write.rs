@@ -2,10 +2,10 @@
 //!
 //! A writer locks the key's home chunk first. Every writer of a key takes that same lock, which
 //! is what makes duplicate keys impossible. Holding it, the writer finds the key, or the first
-//! chunk with a free slot, and locks that chunk too if it is another one. It never waits for a
-//! second lock while holding the first: it try-locks, and on failure releases everything, waits
-//! for the busy chunk and starts again. Then the operation decides what to do from the current
-//! entry, and the change is applied:
+//! chunk with a free slot, and locks that chunk too if it is another one. Holding one lock, it
+//! waits for another only if that comes later in chunk order; an earlier one it try-locks, and
+//! on failure releases everything, waits for the busy chunk and starts again. Then the
+//! operation decides what to do from the current entry, and the change is applied:
 //!
 //! - insert of a new key: raise the overflow counters of the chunks it probes past, write the
 //!   slot, publish it by setting its tag (a writer that dies before the tag leaves nothing;
@@ -91,23 +91,27 @@ enum AtHome<'r> {
     Decided(Option<Spot<'r>>),
     /// The home chunk does not decide: the general path must look further.
     Beyond,
+    /// The key is absent, and must be inserted, but the home chunk is full: the first chunk
+    /// with room along its probe takes it.
+    Full,
 }
 
 /// What a writer's probe found (see `probe_for_write`).
 enum Probed {
     /// The key is in this chunk and logical slot.
     Found(usize, usize),
-    /// The key is absent.
-    Absent,
+    /// The key is absent. `room`: the first chunk the probe saw with an empty slot, if any
+    /// (a hint, as [`RawMap::first_with_room`]); `visited`: how many chunks it looked at.
+    Absent { room: Option<usize>, visited: usize },
     /// This chunk is being written; read it under its lock.
     Busy(usize),
 }
 
-/// The locks a write holds on the general path, and where it acts.
+/// The locks a write holds past the home chunk's fast path, and where it acts.
 struct Locked<'r> {
     home: ChunkGuard<'r>,
-    /// The lock of the spot's chunk when that is not the home chunk; `lock_key_beyond_home`,
-    /// the only place that makes a `Locked`, keeps it exactly then.
+    /// The lock of the spot's chunk when that is not the home chunk (`lock_key_beyond_home`
+    /// and `lock_room_past_home`, the only places that make a `Locked`, keep it exactly then).
     other: Option<ChunkGuard<'r>>,
     spot: Option<Spot<'r>>,
 }
@@ -218,11 +222,19 @@ impl<'r> RawMap<'r> {
                 drop(home_guard);
                 outcome?
             }
-            AtHome::Beyond => {
-                drop(home_guard);
+            at_home => {
                 let waiter = waiter.unwrap_or_else(|| self.waiter());
                 let beyond = write;
-                let mut locked = self.lock_key_beyond_home(&beyond, may_insert, &waiter)?;
+                let past_full_home = match at_home {
+                    AtHome::Full => self.lock_room_past_home(&beyond, home_guard, &waiter)?,
+                    _ => Err(home_guard),
+                };
+                let mut locked = match past_full_home {
+                    Ok(locked) => locked,
+                    Err(home_guard) => {
+                        self.lock_key_beyond_home(&beyond, may_insert, home_guard, &waiter)?
+                    }
+                };
                 let spot = locked.spot;
                 let outcome = self.apply(locked.spot_guard(), &write, spot, decide);
                 drop(locked);
@@ -412,47 +424,86 @@ impl<'r> RawMap<'r> {
                 Ok(spot) => AtHome::Decided(Some(spot)),
                 Err(_) => AtHome::Beyond,
             },
-            (true, None) => AtHome::Beyond,
+            (true, None) => AtHome::Full,
         }
     }
 
+    /// Takes the locks for an insert of a key that is absent and whose home chunk, locked in
+    /// `home_guard`, is full: the lock of the first chunk along its probe with room for it
+    /// (waited for if it comes after the home chunk, else only tried). Hands the home lock
+    /// back where that chunk cannot be had at once or has no room once locked, for the general
+    /// path.
+    #[inline(never)]
+    fn lock_room_past_home<K: Bytes + ?Sized>(
+        &self,
+        write: &Write<'_, K>,
+        home_guard: ChunkGuard<'r>,
+        waiter: &Waiter<'_>,
+    ) -> Result<Result<Locked<'r>, ChunkGuard<'r>>, Error> {
+        let probe = write.probe(self.region.chunks());
+        let Some(chunk) = self.first_with_room(probe, 1) else {
+            return Ok(Err(home_guard));
+        };
+        let control = self.region.control(chunk);
+        let guard = if chunk > probe.home {
+            lock::lock(control, waiter)?
+        } else {
+            match lock::try_lock(control, waiter) {
+                Some(guard) => guard,
+                None => return Ok(Err(home_guard)),
+            }
+        };
+        // Holding its lock, the chunk's tags cannot change.
+        let Some(slot) = Tags::load(control).empty().first() else {
+            return Ok(Err(home_guard));
+        };
+        Ok(Ok(Locked {
+            home: home_guard,
+            other: Some(guard),
+            spot: Some(self.locked_spot(chunk, slot, false)?),
+        }))
+    }
+
     /// Takes the locks for a write of `key` when its home chunk alone does not decide: the home
-    /// chunk's, then, if the key is in another chunk (or, when `may_insert`, the first chunk
-    /// with room for it is another), that one's.
+    /// chunk's (`home_guard`, taken by the caller), then, if the key is in another chunk (or,
+    /// when `may_insert`, the first chunk with room for it is another), that one's.
     ///
     /// Locks are only ever waited for in increasing chunk order, so writers cannot deadlock:
-    /// holding the home lock, a writer waits for a higher chunk directly; for a lower one it
-    /// releases the home lock and starts again, taking both in order (and checking again what
-    /// it found, since it let go of the home lock).
+    /// holding the home lock, a writer waits for a higher chunk directly; a lower one it only
+    /// tries to take, and if that fails it releases the home lock and starts again, taking both
+    /// in order (and checking again what it found, since it let go of the home lock).
     #[inline(never)]
     fn lock_key_beyond_home<K: Bytes + ?Sized>(
         &self,
         write: &Write<'_, K>,
         may_insert: bool,
+        home_guard: ChunkGuard<'r>,
         waiter: &Waiter<'_>,
     ) -> Result<Locked<'r>, Error> {
         let (key, hash, probe) = (write.key, write.hash, write.probe(self.region.chunks()));
         let home = probe.home;
         // A second chunk to lock together with the home chunk, learned on an earlier round.
         let mut also = None;
+        let mut given = Some(home_guard);
         loop {
-            let (home_guard, mut other) = self.lock_in_order(home, also, waiter)?;
+            let (home_guard, mut other) = match given.take() {
+                Some(home_guard) => (home_guard, None),
+                None => self.lock_in_order(home, also, waiter)?,
+            };
             // Holding the home lock, no other writer can add or remove this key, so where it is
             // now is where it stays (only `clear` may still remove it; checked below).
-            let found = match self.probe_for_write(write, also, waiter)? {
-                Probed::Found(chunk, slot) => Some((chunk, slot, 0)),
-                Probed::Absent => None,
+            let (found, wanted) = match self.probe_for_write(write, also, waiter)? {
+                Probed::Found(chunk, slot) => (Some(slot), Some(chunk)),
+                Probed::Absent { room, visited } if may_insert => {
+                    (None, room.or_else(|| self.first_with_room(probe, visited)))
+                }
+                Probed::Absent { .. } => (None, None),
                 Probed::Busy(chunk) => {
                     // Read it under its lock instead, and keep that lock for the write.
                     also = Some(chunk);
                     drop((home_guard, other));
                     continue;
                 }
-            };
-            let wanted = match found {
-                Some((chunk, _, _)) => Some(chunk),
-                None if may_insert => self.first_with_room(probe),
-                None => None,
             };
             let Some(chunk) = wanted else {
                 return Ok(Locked {
@@ -464,24 +515,28 @@ impl<'r> RawMap<'r> {
             let guard = if chunk == home {
                 None
             } else {
-                match other.take() {
+                let taken = match other.take() {
                     Some((held, guard)) if held == chunk => Some(guard),
                     // We hold only the home lock, and `chunk` comes after it.
                     None if chunk > home => Some(lock::lock(self.region.control(chunk), waiter)?),
-                    _ => {
-                        also = Some(chunk);
-                        drop(home_guard);
-                        waiter.wait()?;
-                        continue;
-                    }
+                    // `chunk` comes before it: take it only if it is free.
+                    None => lock::try_lock(self.region.control(chunk), waiter),
+                    Some(_) => None,
+                };
+                if taken.is_none() {
+                    also = Some(chunk);
+                    drop(home_guard);
+                    waiter.wait()?;
+                    continue;
                 }
+                taken
             };
             drop(other);
             let control = self.region.control(chunk);
             let spot = match found {
                 // `clear` may have emptied the slot (and another key taken it) before we
                 // locked its chunk; it cannot touch the home chunk, whose lock we held.
-                Some((_, slot, _)) => {
+                Some(slot) => {
                     let spot = self.locked_spot(chunk, slot, true)?;
                     (chunk == home
                         || (Tags::load(control).get(slot) == tag_of(hash)
@@ -521,7 +576,8 @@ impl<'r> RawMap<'r> {
         let probe = write.probe(self.region.chunks());
         let (home, tag, class) = (probe.home, tag_of(write.hash), probe.class);
         let highest_held = also.map_or(home, |also| also.max(home));
-        for chunk in probe.chunks() {
+        let mut room = None;
+        for (visited, chunk) in probe.chunks().enumerate() {
             let held = chunk == home || Some(chunk) == also;
             let outcome = if held {
                 self.scan_chunk(chunk, write.key, tag, class, &mut Locate)?
@@ -542,11 +598,19 @@ impl<'r> RawMap<'r> {
             };
             match outcome {
                 InChunk::Found { slot, .. } => return Ok(Probed::Found(chunk, slot)),
-                InChunk::Absent { overflow: 0 } => return Ok(Probed::Absent),
-                InChunk::Absent { .. } => {}
+                InChunk::Absent { overflow, has_room } => {
+                    if has_room && room.is_none() {
+                        room = Some(chunk);
+                    }
+                    if overflow == 0 {
+                        let visited = visited + 1;
+                        return Ok(Probed::Absent { room, visited });
+                    }
+                }
             }
         }
-        Ok(Probed::Absent)
+        let visited = self.region.chunks();
+        Ok(Probed::Absent { room, visited })
     }
 
     /// Locks `home`, and `also` if given, in increasing chunk order.
@@ -572,12 +636,13 @@ impl<'r> RawMap<'r> {
         })
     }
 
-    /// The first chunk in `probe` with an empty slot (a hint, except for the home chunk,
-    /// which the caller has locked).
+    /// The first chunk in `probe`, after its first `skip`, with an empty slot (a hint, except
+    /// for the home chunk, which the caller has locked).
     #[inline]
-    fn first_with_room(&self, probe: Probe) -> Option<usize> {
+    fn first_with_room(&self, probe: Probe, skip: usize) -> Option<usize> {
         probe
             .chunks()
+            .skip(skip)
             .find(|&chunk| !Tags::load(self.region.control(chunk)).empty().is_empty())
     }
 
