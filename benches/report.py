@@ -68,8 +68,9 @@ WORKLOAD_COLOURS = [
     "#8c564b",
 ]
 FAMILY = re.compile(r"^(ratio-)?(core|peers|threads2)-(\d+)x(\d+)-(\d+)([km])-(\d+)$")
-# The churn, calibration and scaling ratios' groups.
+# The churn, cliff, calibration and scaling ratios' groups.
 CHURN_RATIO = "ratio-churn"
+CLIFF = "ratio-cliff"
 CALIBRATION = "ratio-calibration"
 SCALING = "processes-scaling"
 BENCH_OF = {"core": "core", "churn": "core", "peers": "peers", "threads2": "peers",
@@ -247,6 +248,26 @@ def churn_section(results, ratios):
         "over the fresh one's, both timed in every sample; target: at most 1.2).",
         "",
         table(["table", "ns", "M ops/s", "/ fresh"], rows, 1),
+        "",
+    ]
+
+
+def cliff_section(ratios):
+    """The `ratio-cliff` group: misses at 90% load over misses at 50%, per table."""
+    rows = []
+    for (k, v) in sorted({tuple(map(int, re.match(r"(\d+)x(\d+)", t).groups()))
+                          for (_, t) in ratios}):
+        for size, label in [("4k", "2^12"), ("1m", "2^20")]:
+            ratio = ratios.get(("get_miss", f"{k}x{v}-{size}"))
+            if ratio:
+                rows.append([f"{k}/{v} bytes, {label} entries", f"{ratio:.2f}"])
+    return [
+        "## cliff: misses at 90% load",
+        "",
+        f"`get_miss` on {OURS}'s map at 90% load over the same at 50% load, both timed in "
+        "every sample (target: at most 3).",
+        "",
+        table(["table", "90% / 50%"], rows, 1),
         "",
     ]
 
@@ -562,6 +583,10 @@ def main():
         out += churn_section(groups["churn"], groups.get(CHURN_RATIO, {}))
     else:
         notes.append("no `churn` group: run `cargo bench --bench core`")
+    if CLIFF in groups:
+        out += cliff_section(groups[CLIFF])
+    else:
+        notes.append(f"no `{CLIFF}` group: run `cargo bench --bench core`")
     if "processes" in groups:
         out += processes_section(groups["processes"], groups.get(SCALING, {}))
     else:
