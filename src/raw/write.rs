@@ -444,15 +444,10 @@ impl<'r> RawMap<'r> {
         let Some(chunk) = self.first_with_room(probe, 1) else {
             return Ok(Err(home_guard));
         };
-        let control = self.region.control(chunk);
-        let guard = if chunk > probe.home {
-            lock::lock(control, waiter)?
-        } else {
-            match lock::try_lock(control, waiter) {
-                Some(guard) => guard,
-                None => return Ok(Err(home_guard)),
-            }
+        let Some(guard) = self.lock_past_home(chunk, probe.home, waiter)? else {
+            return Ok(Err(home_guard));
         };
+        let control = self.region.control(chunk);
         // Holding its lock, the chunk's tags cannot change.
         let Some(slot) = Tags::load(control).empty().first() else {
             return Ok(Err(home_guard));
@@ -517,10 +512,8 @@ impl<'r> RawMap<'r> {
             } else {
                 let taken = match other.take() {
                     Some((held, guard)) if held == chunk => Some(guard),
-                    // We hold only the home lock, and `chunk` comes after it.
-                    None if chunk > home => Some(lock::lock(self.region.control(chunk), waiter)?),
-                    // `chunk` comes before it: take it only if it is free.
-                    None => lock::try_lock(self.region.control(chunk), waiter),
+                    // We hold only the home lock.
+                    None => self.lock_past_home(chunk, home, waiter)?,
                     Some(_) => None,
                 };
                 if taken.is_none() {
@@ -611,6 +604,23 @@ impl<'r> RawMap<'r> {
         }
         let visited = self.region.chunks();
         Ok(Probed::Absent { room, visited })
+    }
+
+    /// Takes `chunk`'s lock for a writer that holds only `home`'s: waits for it if it comes
+    /// after `home` in lock order, else only tries (`None` if it is taken).
+    #[inline]
+    fn lock_past_home(
+        &self,
+        chunk: usize,
+        home: usize,
+        waiter: &Waiter<'_>,
+    ) -> Result<Option<ChunkGuard<'r>>, Error> {
+        let control = self.region.control(chunk);
+        if chunk > home {
+            lock::lock(control, waiter).map(Some)
+        } else {
+            Ok(lock::try_lock(control, waiter))
+        }
     }
 
     /// Locks `home`, and `also` if given, in increasing chunk order.
