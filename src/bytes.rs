@@ -2,7 +2,7 @@
 //! either as one slice or as a short encoded head followed by a borrowed body (what the typed
 //! layer's codecs produce), read as native-endian words of the zero-padded bytes.
 
-use crate::hash::hash_parts;
+use crate::hash::{Seed, hash_parts};
 use crate::sync::{AtomicUsize, Ordering};
 
 const WORD: usize = core::mem::size_of::<usize>();
@@ -17,7 +17,7 @@ pub(crate) trait Bytes {
     /// Word `index` of the bytes, zero-padded past the end, in native byte order.
     fn word(&self, index: usize) -> usize;
     /// The map hash of the bytes.
-    fn hash(&self, seed: u64) -> u64;
+    fn hash(&self, seed: &Seed) -> u64;
 
     /// Whether `words` (exactly `len().div_ceil(WORD)` of them) hold the bytes, zero-padded.
     #[inline]
@@ -87,8 +87,8 @@ impl Bytes for [u8] {
     }
 
     #[inline(always)]
-    fn hash(&self, seed: u64) -> u64 {
-        crate::hash::hash_bytes(seed, self)
+    fn hash(&self, seed: &Seed) -> u64 {
+        seed.hash(self)
     }
 
     #[inline(always)]
@@ -129,7 +129,7 @@ impl<T: Bytes + ?Sized> Bytes for &T {
     }
 
     #[inline(always)]
-    fn hash(&self, seed: u64) -> u64 {
+    fn hash(&self, seed: &Seed) -> u64 {
         (**self).hash(seed)
     }
 
@@ -224,7 +224,7 @@ impl Bytes for Joined<'_> {
     }
 
     #[inline]
-    fn hash(&self, seed: u64) -> u64 {
+    fn hash(&self, seed: &Seed) -> u64 {
         hash_parts(seed, self.head(), self.body)
     }
 }
@@ -255,7 +255,7 @@ mod tests {
         for cut in 0..=Joined::HEAD.min(data.len()) {
             let joined = Joined::new(&data[..cut], &data[cut..]);
             assert_eq!(Bytes::len(&joined), 30);
-            assert_eq!(joined.hash(3), data[..].hash(3));
+            assert_eq!(joined.hash(&Seed::new(3)), data[..].hash(&Seed::new(3)));
             let a = words_of(&|i| joined.word(i), 40 / WORD);
             let b = words_of(&|i| data[..].word(i), 40 / WORD);
             assert_eq!(a, b, "cut {cut}");

@@ -41,9 +41,16 @@ impl Tags {
     /// on x86; callers holding the chunk lock would need only Relaxed.
     #[inline]
     pub(crate) fn load(control: &ControlBlock) -> Tags {
-        let low = u64::from(control.tags[0].load(Ordering::Acquire));
-        let high = u64::from(control.tags[1].load(Ordering::Acquire));
-        Tags(low | (high << 32))
+        #[cfg(all(target_has_atomic = "64", target_endian = "little"))]
+        {
+            Tags(control.tags.load(Ordering::Acquire))
+        }
+        #[cfg(not(all(target_has_atomic = "64", target_endian = "little")))]
+        {
+            let low = u64::from(control.tags[0].load(Ordering::Acquire));
+            let high = u64::from(control.tags[1].load(Ordering::Acquire));
+            Tags(low | (high << 32))
+        }
     }
 
     /// Slots whose tag equals `tag` (which has its high bit set).
@@ -138,19 +145,25 @@ pub(crate) fn tag_of(hash: u64) -> u8 {
 /// sees the tag set sees the complete slot written before it.
 #[inline]
 pub(crate) fn store_tag(control: &ControlBlock, slot: usize, tag: u8) {
-    let word = &control.tags[slot / 4];
-    let shift = (slot % 4) * 8;
+    #[cfg(all(target_has_atomic = "64", target_endian = "little"))]
+    let (word, shift, tag) = (&control.tags, slot % 8 * 8, u64::from(tag));
+    #[cfg(not(all(target_has_atomic = "64", target_endian = "little")))]
+    let (word, shift, tag) = (&control.tags[slot / 4 % 2], slot % 4 * 8, u32::from(tag));
     // Relaxed: only the lock holder writes tags, and its lock Acquire ordered this load.
     let old = word.load(Ordering::Relaxed);
-    let new = (old & !(0xff << shift)) | (u32::from(tag) << shift);
+    let new = (old & !(0xff << shift)) | (tag << shift);
     word.store(new, Ordering::Release);
 }
 
-/// Empties every slot of a chunk. The caller holds the chunk lock.
+/// Empties every slot of a chunk. The caller holds the chunk lock, or formats the region.
 pub(crate) fn clear_tags(control: &ControlBlock) {
     // Release: as in `store_tag`.
-    control.tags[0].store(0, Ordering::Release);
-    control.tags[1].store(0, Ordering::Release);
+    #[cfg(all(target_has_atomic = "64", target_endian = "little"))]
+    control.tags.store(0, Ordering::Release);
+    #[cfg(not(all(target_has_atomic = "64", target_endian = "little")))]
+    for word in &control.tags {
+        word.store(0, Ordering::Release);
+    }
 }
 
 /// A saturated overflow counter: its true value is 255 or more, and it never goes down.
@@ -214,6 +227,19 @@ pub(crate) fn spare(map: u32, chunk: usize) -> Result<Phys, Error> {
     {
         return Err(corrupt);
     }
+    writable_spare(map, chunk)
+}
+
+/// The physical slot a writer may fill before publishing it under `map`: [`spare`] for a valid
+/// map, and for any map a slot that no nibble names, so that writing it cannot touch an entry
+/// the map publishes; otherwise the map is corrupt. Cheaper than [`spare`] by the range check
+/// of every nibble, which a writer does not need: a nibble out of range stays as it was, and
+/// is reported by [`physical`] to whoever reads that slot, and by `verify`.
+#[inline]
+pub(crate) fn writable_spare(map: u32, chunk: usize) -> Result<Phys, Error> {
+    let corrupt = Error::Corrupt(Corruption::SlotMap {
+        chunk: chunk as u32,
+    });
     let spare = spare_unchecked(map).ok_or(corrupt)?;
     // No nibble may name the spare: a zero nibble in `map ^ spare * 0x1111_1111` marks one.
     let diff = map ^ (spare.get() as u32 * 0x1111_1111);
@@ -344,20 +370,8 @@ mod tests {
 
     #[test]
     fn overflow_counters_are_per_class_and_saturate() {
-        let control = ControlBlock {
-            lock: crate::sync::AtomicU32::new(0),
-            seq: crate::sync::AtomicU32::new(0),
-            tags: [
-                crate::sync::AtomicU32::new(0),
-                crate::sync::AtomicU32::new(0),
-            ],
-            map: crate::sync::AtomicU32::new(IDENTITY_MAP),
-            overflow: crate::sync::AtomicU32::new(0),
-            reserved: [
-                crate::sync::AtomicU32::new(0),
-                crate::sync::AtomicU32::new(0),
-            ],
-        };
+        let control = ControlBlock::zeroed();
+        control.map.store(IDENTITY_MAP, Ordering::Relaxed);
         let count = |class| overflow_count(control.overflow.load(Ordering::Relaxed), class);
         raise_overflow(&control, 2);
         raise_overflow(&control, 2);
@@ -398,6 +412,37 @@ mod tests {
                     seen & !0x1ff == 0 && seen.count_ones() == 8
                 };
                 assert_eq!(spare(map, 3).is_ok(), is_permutation, "map {map:#010x}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_writable_spare_is_never_named_by_the_map() {
+        // Every map of nibbles 0..=15 in the low 12 bits, and a spread of whole words (fewer
+        // of each under Miri).
+        let step = if cfg!(miri) { 61 } else { 1 };
+        let maps = (0..1u32 << 12)
+            .step_by(step)
+            .map(|low| (IDENTITY_MAP & !0xfff) | low)
+            .chain(
+                (0..1u32 << 16)
+                    .step_by(step)
+                    .map(|i| i.wrapping_mul(0x9e37_79b9)),
+            );
+        for map in maps {
+            match writable_spare(map, 3) {
+                Ok(phys) => {
+                    for slot in 0..8 {
+                        assert_ne!((map >> (slot * 4)) & 0xf, phys.get() as u32, "{map:#010x}");
+                    }
+                    if let Ok(valid) = spare(map, 3) {
+                        assert_eq!(phys, valid);
+                    }
+                }
+                Err(error) => {
+                    assert_eq!(error, Error::Corrupt(Corruption::SlotMap { chunk: 3 }));
+                    assert!(spare(map, 3).is_err(), "{map:#010x}");
+                }
             }
         }
     }

@@ -81,16 +81,55 @@ fn finish_block(seed: u64, acc: u64, low: u64, high: u64, len: u64) -> u64 {
 /// in any number of pieces and calling `finish`.
 #[inline(always)]
 pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
-    let len = bytes.len();
-    let mut acc = seed;
-    let mut at = 0;
-    // The last 1..=16 bytes always form the final block, as in the streaming form.
-    while len - at > 16 {
-        acc = absorb_block(acc, read_u64(bytes, at), read_u64(bytes, at + 8));
-        at += 16;
+    Seed::new(seed).hash(bytes)
+}
+
+/// A map's seed, with the two words that [`hash_bytes`] mixes it into worked out once per map
+/// instead of once per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seed {
+    seed: u64,
+    /// What the first block's low word is mixed with: `K0 ^ seed` (the accumulator starts as
+    /// the seed).
+    first_low: u64,
+    /// What the final block's high word is mixed with: `K1 ^ seed.rotate_left(32)`.
+    last_high: u64,
+}
+
+impl Seed {
+    /// The seed `seed`.
+    #[inline]
+    pub(crate) const fn new(seed: u64) -> Seed {
+        Seed {
+            seed,
+            first_low: K0 ^ seed,
+            last_high: K1 ^ seed.rotate_left(32),
+        }
     }
-    let (low, high) = read_padded(&bytes[at..]);
-    finish_block(seed, acc, low, high, len as u64)
+
+    /// The seed itself.
+    #[inline]
+    pub(crate) const fn get(self) -> u64 {
+        self.seed
+    }
+
+    /// [`hash_bytes`] with this seed.
+    #[inline(always)]
+    pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+        let len = bytes.len();
+        // `K0 ^ acc`, where the accumulator starts as the seed.
+        let mut low_mix = self.first_low;
+        let mut at = 0;
+        // The last 1..=16 bytes always form the final block, as in the streaming form.
+        while len - at > 16 {
+            let acc = folded_multiply(read_u64(bytes, at) ^ low_mix, read_u64(bytes, at + 8) ^ K1);
+            low_mix = K0 ^ acc;
+            at += 16;
+        }
+        let (low, high) = read_padded(&bytes[at..]);
+        let mixed = folded_multiply(low ^ low_mix, high ^ self.last_high);
+        folded_multiply(mixed ^ K2, len as u64 ^ K3)
+    }
 }
 
 /// The streaming form of the map's hash, for use through [`hash32::Hasher`] and
@@ -161,11 +200,11 @@ impl hash32::Hasher for MapHasher {
 
 /// Hashes a key given in two pieces (a short encoded prefix and a borrowed body).
 #[inline]
-pub(crate) fn hash_parts(seed: u64, head: &[u8], body: &[u8]) -> u64 {
+pub(crate) fn hash_parts(seed: &Seed, head: &[u8], body: &[u8]) -> u64 {
     if head.is_empty() {
-        hash_bytes(seed, body)
+        seed.hash(body)
     } else {
-        let mut hasher = MapHasher::new(seed);
+        let mut hasher = MapHasher::new(seed.get());
         hasher.write(head);
         hasher.write(body);
         hasher.finish()
@@ -220,7 +259,11 @@ mod tests {
             for cut in 0..=len {
                 let (a, b) = input[..len].split_at(cut);
                 assert_eq!(streamed(99, &[a, b]), whole, "len {len} cut {cut}");
-                assert_eq!(hash_parts(99, a, b), whole, "len {len} cut {cut}");
+                assert_eq!(
+                    hash_parts(&Seed::new(99), a, b),
+                    whole,
+                    "len {len} cut {cut}"
+                );
             }
             let bytewise: [&[u8]; 70] = core::array::from_fn(|i| &input[i..i + 1]);
             assert_eq!(streamed(99, &bytewise[..len]), whole, "len {len} bytewise");

@@ -249,18 +249,10 @@ pub(crate) fn reader_wait(control: &ControlBlock, waiter: &Waiter<'_>) -> Result
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::sync::AtomicU32;
     use core::num::NonZeroU32;
 
     fn block() -> ControlBlock {
-        ControlBlock {
-            lock: AtomicU32::new(0),
-            seq: AtomicU32::new(0),
-            tags: [AtomicU32::new(0), AtomicU32::new(0)],
-            map: AtomicU32::new(0),
-            overflow: AtomicU32::new(0),
-            reserved: [AtomicU32::new(0), AtomicU32::new(0)],
-        }
+        ControlBlock::zeroed()
     }
 
     /// Owner 7 is dead; waits give up after 1000 attempts.

@@ -29,13 +29,52 @@ pub(crate) struct ControlBlock {
     /// Even when the chunk is stable; odd while a writer changes it.
     pub(crate) seq: AtomicU32,
     /// One tag byte per logical slot, little-endian: 0 = empty, else 0x80 | 7 hash bits.
-    pub(crate) tags: [AtomicU32; 2],
+    pub(crate) tags: TagWord,
     /// For each logical slot, a nibble naming the physical slot that holds it.
     pub(crate) map: AtomicU32,
     /// How many entries probed past this chunk to a later one.
     pub(crate) overflow: AtomicU32,
     /// Zero; room for later format versions.
     pub(crate) reserved: [AtomicU32; 2],
+}
+
+/// A chunk's 8 tag bytes, slot `i` in bits `8 * i..8 * i + 8`: one 64-bit atomic where the
+/// target has native 64-bit atomics and is little-endian, so that a lookup loads them at once;
+/// elsewhere two 32-bit atomics, slots 0 to 3 first. The bytes in memory are the same either
+/// way (little-endian), and every access to them goes through `chunk.rs` at one width.
+#[cfg(all(target_has_atomic = "64", target_endian = "little"))]
+pub(crate) type TagWord = crate::sync::AtomicU64;
+
+/// See the 64-bit form.
+#[cfg(not(all(target_has_atomic = "64", target_endian = "little")))]
+pub(crate) type TagWord = [AtomicU32; 2];
+
+/// A zeroed tag word (for control blocks built outside a region: loom and unit tests).
+#[cfg(any(loom, test))]
+fn new_tag_word() -> TagWord {
+    #[cfg(all(target_has_atomic = "64", target_endian = "little"))]
+    {
+        crate::sync::AtomicU64::new(0)
+    }
+    #[cfg(not(all(target_has_atomic = "64", target_endian = "little")))]
+    {
+        [AtomicU32::new(0), AtomicU32::new(0)]
+    }
+}
+
+#[cfg(any(loom, test))]
+impl ControlBlock {
+    /// A control block of zeros, outside any region.
+    pub(crate) fn zeroed() -> ControlBlock {
+        ControlBlock {
+            lock: AtomicU32::new(0),
+            seq: AtomicU32::new(0),
+            tags: new_tag_word(),
+            map: AtomicU32::new(0),
+            overflow: AtomicU32::new(0),
+            reserved: [AtomicU32::new(0), AtomicU32::new(0)],
+        }
+    }
 }
 
 /// The fixed fields at the start of each physical slot.
@@ -53,6 +92,8 @@ pub(crate) struct SlotHeader {
 const _: () = {
     assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
     assert!(core::mem::size_of::<ControlBlock>() == crate::layout::CONTROL_SIZE);
+    assert!(core::mem::align_of::<ControlBlock>() <= REGION_ALIGN);
+    assert!(core::mem::offset_of!(ControlBlock, tags) == 8);
     assert!(core::mem::size_of::<SlotHeader>() == crate::layout::SLOT_HEADER_SIZE);
     assert!(core::mem::align_of::<AtomicUsize>() <= REGION_ALIGN);
     assert!(crate::layout::WORD_PAD % core::mem::size_of::<AtomicUsize>() == 0);
@@ -260,7 +301,7 @@ impl<'r> Unformatted<'r> {
             //   and `slots_offset + chunks * 9 * slot_size == needed` by `Layout`'s arithmetic,
             //   which `Layout::new` checked for overflow;
             // - both offsets are multiples of 64, so with `base` aligned to 8 the pointers are
-            //   aligned for `ControlBlock` (4) and for the slots' `AtomicU32`/`AtomicUsize`;
+            //   aligned for `ControlBlock` (at most 8) and for the slots' `AtomicU32`/`AtomicUsize`;
             // - every bit pattern is a valid `ControlBlock`; all accesses are atomic (the
             //   constructors' contract).
             let controls = unsafe {
@@ -412,14 +453,7 @@ fn new_header() -> Header {
 
 #[cfg(loom)]
 fn new_control() -> ControlBlock {
-    ControlBlock {
-        lock: AtomicU32::new(0),
-        seq: AtomicU32::new(0),
-        tags: [AtomicU32::new(0), AtomicU32::new(0)],
-        map: AtomicU32::new(0),
-        overflow: AtomicU32::new(0),
-        reserved: [AtomicU32::new(0), AtomicU32::new(0)],
-    }
+    ControlBlock::zeroed()
 }
 
 #[cfg(loom)]

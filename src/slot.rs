@@ -8,7 +8,7 @@
 //! slot's size before they bound a copy.
 
 use crate::bytes::Bytes;
-use crate::hash::MapHasher;
+use crate::hash::{MapHasher, Seed};
 use crate::region::SlotRef;
 use crate::sync::{AtomicUsize, Ordering};
 use core::hash::Hasher as _;
@@ -158,7 +158,7 @@ impl Bytes for StoredKey<'_> {
             .map_or(0, |word| word.load(Ordering::Relaxed))
     }
 
-    fn hash(&self, seed: u64) -> u64 {
-        self.slot.hash_key(self.len, seed)
+    fn hash(&self, seed: &Seed) -> u64 {
+        self.slot.hash_key(self.len, seed.get())
     }
 }

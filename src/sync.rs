@@ -11,6 +11,13 @@ pub(crate) use portable_atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 
+/// Only where the target has native 64-bit atomics (the tag word, `region.rs`).
+#[cfg(all(not(loom), target_has_atomic = "64", target_endian = "little"))]
+pub(crate) use portable_atomic::AtomicU64;
+
+#[cfg(all(loom, target_has_atomic = "64", target_endian = "little"))]
+pub(crate) use loom::sync::atomic::AtomicU64;
+
 /// Tells the processor (or loom's scheduler) that this thread is spinning on a value another
 /// thread will change.
 #[inline]
@@ -28,6 +35,7 @@ pub(crate) fn spin_hint() {
 pub(crate) const ATOMICS_ARE_LOCK_FREE: bool = {
     #[cfg(not(loom))]
     {
+        // Where the tag word is an `AtomicU64`, the target has native 64-bit atomics.
         AtomicU32::is_always_lock_free() && AtomicUsize::is_always_lock_free()
     }
     #[cfg(loom)]

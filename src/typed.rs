@@ -47,7 +47,7 @@ impl<T: Encode> Bytes for Encodable<T> {
     fn word(&self, index: usize) -> usize {
         self.0.encode().0.word(index)
     }
-    fn hash(&self, seed: u64) -> u64 {
+    fn hash(&self, seed: &crate::hash::Seed) -> u64 {
         self.0.encode().0.hash(seed)
     }
 }

@@ -12,9 +12,9 @@ mod write;
 pub use iter::Iter;
 pub use verify::VerifyReport;
 
-use crate::chunk::{IDENTITY_MAP, Tags};
+use crate::chunk::{self, IDENTITY_MAP, Tags};
 use crate::error::Error;
-use crate::hash::hash_bytes;
+use crate::hash::{Seed, hash_bytes};
 use crate::header;
 use crate::layout::Layout;
 use crate::liveness::{Liveness, SingleProcess};
@@ -54,7 +54,7 @@ use crate::sync::{ATOMICS_ARE_LOCK_FREE, Ordering};
 pub struct RawMap<'r> {
     region: Region<'r>,
     layout: Layout,
-    seed: u64,
+    seed: Seed,
     owner: u32,
     liveness: &'r dyn Liveness,
     /// Whether writes prefetch the slots they will touch (`write::PREFETCH_ABOVE`).
@@ -232,8 +232,7 @@ impl<'r> RawMap<'r> {
             // Relaxed: published by the Release store of READY in `header::publish`.
             control.lock.store(0, Ordering::Relaxed);
             control.seq.store(0, Ordering::Relaxed);
-            control.tags[0].store(0, Ordering::Relaxed);
-            control.tags[1].store(0, Ordering::Relaxed);
+            chunk::clear_tags(control);
             control.map.store(IDENTITY_MAP, Ordering::Relaxed);
             control.overflow.store(0, Ordering::Relaxed);
             control.reserved[0].store(0, Ordering::Relaxed);
@@ -243,7 +242,7 @@ impl<'r> RawMap<'r> {
         Ok(RawMap {
             region,
             layout,
-            seed,
+            seed: Seed::new(seed),
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&layout),
@@ -266,7 +265,7 @@ impl<'r> RawMap<'r> {
         Ok(RawMap {
             region,
             layout: stored.layout,
-            seed: stored.seed,
+            seed: Seed::new(stored.seed),
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&stored.layout),

@@ -321,7 +321,7 @@ impl<'r> RawMap<'r> {
         out: &mut [u8],
     ) -> Result<Option<usize>, Error> {
         self.check_key(key.len())?;
-        let hash = key.hash(self.seed);
+        let hash = key.hash(&self.seed);
         match self.find_at_home(key, hash, &mut CopyInto(out)) {
             Some(found) => Ok(found),
             None => self.get_slow(key, hash, out),
@@ -342,7 +342,7 @@ impl<'r> RawMap<'r> {
     #[inline]
     pub(crate) fn contains_bytes<K: Bytes + ?Sized>(&self, key: &K) -> Result<bool, Error> {
         self.check_key(key.len())?;
-        let hash = key.hash(self.seed);
+        let hash = key.hash(&self.seed);
         match self.find_at_home(key, hash, &mut Locate) {
             Some(found) => Ok(found.is_some()),
             None => Ok(self.find(key, hash, &mut Locate, &self.waiter())?.is_some()),

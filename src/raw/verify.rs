@@ -70,7 +70,7 @@ impl RawMap<'_> {
 
     fn verify_with(&self, mut expected: Option<&mut [u32]>) -> Result<VerifyReport, Error> {
         let stored = header::read(self.region.header(), self.liveness)?;
-        if stored.layout != self.layout || stored.seed != self.seed {
+        if stored.layout != self.layout || stored.seed != self.seed.get() {
             return Err(Error::Corrupt(Corruption::HeaderLayout));
         }
         let mut report = VerifyReport::default();
@@ -138,7 +138,7 @@ impl RawMap<'_> {
                     slot: at_slot,
                 }));
             }
-            let hash = entry.hash_key(key_len, self.seed);
+            let hash = entry.hash_key(key_len, self.seed.get());
             if tags.get(slot) != tag_of(hash) || entry.stored_hash() != (hash >> 32) as u32 {
                 return Err(Error::Corrupt(Corruption::SlotHash {
                     chunk: at_chunk,

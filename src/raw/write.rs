@@ -136,7 +136,7 @@ impl<T: AsRef<[u8]>> Bytes for Owned<T> {
     fn word(&self, index: usize) -> usize {
         self.0.as_ref().word(index)
     }
-    fn hash(&self, seed: u64) -> u64 {
+    fn hash(&self, seed: &crate::hash::Seed) -> u64 {
         self.0.as_ref().hash(seed)
     }
 }
@@ -194,7 +194,7 @@ impl<'r> RawMap<'r> {
     {
         let key_len = key.len();
         self.check_key(key_len)?;
-        let hash = key.hash(self.seed);
+        let hash = key.hash(&self.seed);
         let home = probe::home(hash, self.region.chunks());
         if self.prefetch_writes {
             self.prefetch_for_write(home, tag_of(hash), may_insert);
@@ -697,7 +697,7 @@ impl<'r> RawMap<'r> {
         spot: Spot<'r>,
         entry: Entry<'_, K, V>,
     ) -> Result<(), Error> {
-        let spare = chunk::spare(spot.map, spot.chunk)?;
+        let spare = chunk::writable_spare(spot.map, spot.chunk)?;
         let stamp = spot.entry.stamp();
         guard.begin_write();
         self.region
@@ -936,7 +936,7 @@ impl<'r> RawMap<'r> {
                         slot: slot as u8,
                     }));
                 }
-                probes[removed] = Some(self.probe(entry.hash_key(key_len, self.seed)));
+                probes[removed] = Some(self.probe(entry.hash_key(key_len, self.seed.get())));
             }
             // No sequence bump, as for `remove`: only tags change.
             chunk::clear_tags(control);
