@@ -64,6 +64,15 @@ fn word_of(bytes: &[u8], index: usize) -> usize {
     }
 }
 
+/// At most `WORD` bytes as one word, zero-padded: one load when there are exactly `WORD`.
+#[inline(always)]
+pub(crate) fn short_word(bytes: &[u8]) -> usize {
+    match <[u8; WORD]>::try_from(bytes) {
+        Ok(full) => usize::from_ne_bytes(full),
+        Err(_) => tail_word(bytes),
+    }
+}
+
 /// The last, partial word: fewer than `WORD` bytes, zero-padded. A byte loop, not a
 /// variable-length `memcpy` call.
 #[inline]
@@ -93,6 +102,13 @@ impl Bytes for [u8] {
 
     #[inline(always)]
     fn matches(&self, words: &[AtomicUsize]) -> bool {
+        // One word (short keys): no loop.
+        if self.len() <= WORD {
+            // Relaxed: see the trait docs.
+            return words
+                .first()
+                .is_none_or(|word| word.load(Ordering::Relaxed) == short_word(self));
+        }
         let whole = self.chunks_exact(WORD);
         let tail = whole.remainder();
         let (full_words, tail_words) = words.split_at(words.len().min(self.len() / WORD));
@@ -247,6 +263,24 @@ mod tests {
         let words = words_of(&|i| data[..].word(i), 40 / WORD);
         assert_eq!(&words[..21], &data);
         assert!(words[21..40].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn slices_match_exactly_the_words_that_hold_them() {
+        let data: [u8; 40] = core::array::from_fn(|i| i as u8 + 1);
+        for len in 0..=data.len() {
+            let bytes = &data[..len];
+            let words: [AtomicUsize; 5] = core::array::from_fn(|i| AtomicUsize::new(bytes.word(i)));
+            let held = &words[..len.div_ceil(WORD)];
+            assert!(bytes.matches(held), "len {len}");
+            // Any one bit changed, in the bytes or in the padding, is a mismatch.
+            for bit in 0..held.len() * WORD * 8 {
+                let word = &held[bit / (WORD * 8)];
+                word.fetch_xor(1 << (bit % (WORD * 8)), Ordering::Relaxed);
+                assert!(!bytes.matches(held), "len {len} bit {bit}");
+                word.fetch_xor(1 << (bit % (WORD * 8)), Ordering::Relaxed);
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! x86-64 ones without SSE2 (`x86_64-unknown-none`) or with 32-bit pointers (x32) included,
 //! the word-at-a-time copy runs instead.
 
-use crate::bytes::{tail_word, word_of_exact};
+use crate::bytes::{short_word, tail_word, word_of_exact};
 use crate::sync::{AtomicUsize, Ordering};
 
 const WORD: usize = core::mem::size_of::<usize>();
@@ -32,6 +32,12 @@ const WORD: usize = core::mem::size_of::<usize>();
 /// stops there): whole blocks, then whole words, then the tail.
 #[inline(always)]
 pub(crate) fn load(words: &[AtomicUsize], out: &mut [u8]) {
+    // One whole word (a short value into a buffer of its size): no loop.
+    if let (Ok(piece), Some(word)) = (<&mut [u8; WORD]>::try_from(&mut *out), words.first()) {
+        // Relaxed: see the module docs.
+        *piece = word.load(Ordering::Relaxed).to_ne_bytes();
+        return;
+    }
     let done = blocks::load(words, out);
     let (words, out) = (&words[done..], &mut out[done * WORD..]);
     let whole = (out.len() / WORD).min(words.len());
@@ -52,6 +58,14 @@ pub(crate) fn load(words: &[AtomicUsize], out: &mut [u8]) {
 /// blocks, then whole words, then the tail.
 #[inline(always)]
 pub(crate) fn store(bytes: &[u8], words: &[AtomicUsize]) {
+    // One word (short keys and values): no loop.
+    if bytes.len() <= WORD {
+        if let (false, Some(word)) = (bytes.is_empty(), words.first()) {
+            // Relaxed: see the module docs.
+            word.store(short_word(bytes), Ordering::Relaxed);
+        }
+        return;
+    }
     let done = blocks::store(bytes, words);
     let (bytes, words) = (&bytes[done * WORD..], &words[done..]);
     let whole = bytes.chunks_exact(WORD);
