@@ -5,14 +5,16 @@
 //! written as Relaxed atomic words (see `slot.rs`). A long value copied one word at a time costs
 //! about twice a `memcpy`: the compiler may not merge atomic accesses into vector ones. On
 //! x86-64 this module copies whole 32-byte blocks with SSE2 loads and stores in inline assembly
-//! (SSE2 is part of the x86-64 baseline), and the remaining words one at a time.
+//! (SSE2 is part of the x86-64 baseline), or, for copies of 256 bytes or more on processors
+//! with AVX (detected at run time), one 32-byte AVX load and store per block; the remaining
+//! words one at a time.
 //!
 //! Why that is sound: the block copies act only on 8-byte-aligned words (slot areas are
 //! 8-aligned and padded to whole words, `layout.rs`), and x86-64 processors read or write each
-//! aligned 8-byte part of a 16-byte SSE access indivisibly. That last point is how every
-//! x86-64 processor behaves, not a documented rule: the manuals guarantee aligned 8-byte
-//! accesses, and say only that wider SSE accesses "may be implemented using multiple memory
-//! accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte atomic loads (or
+//! aligned 8-byte part of a 16-byte SSE or 32-byte AVX access indivisibly. That last point is
+//! how every x86-64 processor behaves, not a documented rule: the manuals guarantee aligned
+//! 8-byte accesses, and say only that wider SSE and AVX accesses "may be implemented using
+//! multiple memory accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte atomic loads (or
 //! stores) of the same words, of the same size as every other access to them: what the
 //! word-at-a-time copy does, in an order within the block that no caller relies on (readers
 //! validate a whole copy with the seqlock afterwards; writers publish with a Release store
@@ -91,7 +93,7 @@ pub(crate) fn store(bytes: &[u8], words: &[AtomicUsize]) {
 ))]
 #[allow(unsafe_code)]
 mod blocks {
-    use super::WORD;
+    use super::{WORD, avx};
     use crate::sync::AtomicUsize;
 
     /// Bytes one block copy moves; shorter copies are done in words.
@@ -131,8 +133,15 @@ mod blocks {
         words.len()
     }
 
-    /// Copies `blocks` (at least one) blocks from `src` to `dst`, 16 bytes per SSE2 load and
-    /// store.
+    /// The fewest blocks that are copied with AVX where the processor has it (256 bytes):
+    /// below that, the call into a function compiled for AVX, and the `vzeroupper` after it,
+    /// cost more than the wider copies save.
+    const AVX_BLOCKS: usize = 8;
+
+    /// Copies `blocks` (at least one) blocks from `src` to `dst`: 32 bytes per AVX load and
+    /// store for long copies where the processor and operating system support AVX (1 KiB
+    /// from the last-level cache: about 57 ns, against 67 to 80 ns with SSE2 and 52 ns for
+    /// `memcpy`, on an Intel Xeon), else 16 bytes per SSE2 load and store.
     ///
     /// # Safety
     /// `src` must be valid for reads and `dst` for writes of `blocks * BLOCK` bytes, the two
@@ -140,6 +149,22 @@ mod blocks {
     /// aligned atomic word access (module docs).
     #[inline(always)]
     unsafe fn copy(src: *const u8, dst: *mut u8, blocks: usize) {
+        if blocks >= AVX_BLOCKS && avx::available() {
+            // SAFETY: the caller's contract, and `avx::available` said the processor and the
+            // operating system support AVX.
+            unsafe { avx::copy(src, dst, blocks) };
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { copy_sse2(src, dst, blocks) };
+        }
+    }
+
+    /// [`copy`] in 16-byte SSE2 loads and stores.
+    ///
+    /// # Safety
+    /// As for [`copy`].
+    #[inline(always)]
+    unsafe fn copy_sse2(src: *const u8, dst: *mut u8, blocks: usize) {
         // SAFETY: the caller's contract covers every byte read and written. The assembly
         // touches no stack and no other memory, and clobbers only the registers declared and
         // the flags, which `dec` writes (so no `preserves_flags`).
@@ -159,6 +184,113 @@ mod blocks {
                 dst = inout(reg) dst => _,
                 a = out(xmm_reg) _,
                 b = out(xmm_reg) _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// Copies in 32-byte AVX accesses, and whether the processor may make them.
+///
+/// AVX is not part of the x86-64 baseline, so it is detected at run time: with `cpuid` (the
+/// processor has AVX and the `xgetbv` instruction, `OSXSAVE`) and `xgetbv` (the operating
+/// system saves the SSE and AVX register state). The module docs' argument holds for AVX
+/// accesses as for SSE2 ones: each aligned 8-byte part of a 32-byte access lies within one
+/// cache line and is read or written indivisibly.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    target_pointer_width = "64",
+    not(miri),
+    not(loom)
+))]
+#[allow(unsafe_code)]
+mod avx {
+    use crate::sync::{AtomicU32, Ordering};
+
+    /// What detection found: [`UNKNOWN`] until it first runs, then [`ABSENT`] or [`PRESENT`].
+    static STATE: AtomicU32 = AtomicU32::new(UNKNOWN);
+    const UNKNOWN: u32 = 0;
+    const ABSENT: u32 = 1;
+    const PRESENT: u32 = 2;
+
+    /// Whether this processor and its operating system support AVX.
+    #[inline(always)]
+    pub(super) fn available() -> bool {
+        // Relaxed: the state is a pure function of the machine; a thread that sees UNKNOWN
+        // works it out again and stores the same answer, and nothing else is published here.
+        match STATE.load(Ordering::Relaxed) {
+            UNKNOWN => detect(),
+            state => state == PRESENT,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn detect() -> bool {
+        // CPUID.1:ECX bit 27 is OSXSAVE (`xgetbv` may run), bit 28 is AVX.
+        // SAFETY: `cpuid` is available on every x86-64 processor. (`__cpuid` is a safe
+        // function in newer Rust, an `unsafe fn` in older versions the crate supports.)
+        #[allow(unused_unsafe)]
+        let features = unsafe { core::arch::x86_64::__cpuid(1) }.ecx;
+        let present = features & (1 << 27) != 0
+            && features & (1 << 28) != 0
+            // XCR0 bits 1 and 2: the operating system saves the SSE and AVX state.
+            && xcr0() & 0b110 == 0b110;
+        // Relaxed: see `available`.
+        STATE.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+        present
+    }
+
+    /// The extended control register XCR0. Only called where CPUID reports OSXSAVE.
+    fn xcr0() -> u64 {
+        let (low, high): (u32, u32);
+        // SAFETY: `xgetbv` with ECX = 0 reads XCR0; it is defined wherever CPUID reports
+        // OSXSAVE, which the caller checked. It touches no memory and no flags.
+        unsafe {
+            core::arch::asm!(
+                "xgetbv",
+                in("ecx") 0,
+                out("eax") low,
+                out("edx") high,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        u64::from(high) << 32 | u64::from(low)
+    }
+
+    /// Copies `blocks` 32-byte blocks from `src` to `dst`, one AVX load and store each.
+    ///
+    /// # Safety
+    /// Behavior is undefined if any of the following conditions are violated:
+    /// - the processor and the operating system support AVX ([`available`]);
+    /// - `blocks` is at least one;
+    /// - `src` is valid for reads and `dst` for writes of `blocks * 32` bytes, and the two
+    ///   ranges do not overlap;
+    /// - every access to them that may race these is an aligned atomic word access (the
+    ///   module docs of `wide.rs`).
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn copy(src: *const u8, dst: *mut u8, blocks: usize) {
+        // SAFETY: the caller's contract covers every byte read and written and the
+        // instructions used. The assembly touches no stack and no other memory, and clobbers
+        // only the registers declared and the flags, which `dec` writes. `vzeroupper` clears
+        // the upper halves of every vector register (declared through the C ABI's clobbers),
+        // so that SSE code after it pays no transition penalty.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "vmovdqu ymm0, ymmword ptr [rsi]",
+                "vmovdqu ymmword ptr [rdi], ymm0",
+                "add rsi, 32",
+                "add rdi, 32",
+                "dec rcx",
+                "jnz 2b",
+                "vzeroupper",
+                inout("rcx") blocks => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
+                out("ymm0") _,
+                clobber_abi("C"),
                 options(nostack),
             );
         }
@@ -194,12 +326,13 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    /// Slot areas, in words, around every block and word boundary (fewer under Miri, which
-    /// checks only the word-at-a-time path, slowly).
+    /// Slot areas, in words, around every block and word boundary, and around the length
+    /// from which copies use AVX (fewer under Miri, which checks only the word-at-a-time path,
+    /// slowly).
     const AREAS: &[usize] = if cfg!(miri) {
         &[0, 1, 5]
     } else {
-        &[0, 1, 3, 4, 5, 8, 9, 16, 17, 33]
+        &[0, 1, 3, 4, 5, 8, 9, 16, 17, 28, 32, 33, 36, 129]
     };
 
     /// Offsets of the caller's bytes from a 16-byte boundary (slot words are 8-aligned, never
@@ -242,6 +375,20 @@ mod tests {
 
     fn all_guard(bytes: &[u8]) -> bool {
         bytes.iter().all(|&b| b == GUARD)
+    }
+
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "sse2",
+        target_pointer_width = "64",
+        not(miri),
+        not(loom)
+    ))]
+    #[test]
+    fn avx_is_detected_as_the_standard_library_detects_it() {
+        assert_eq!(avx::available(), std::is_x86_feature_detected!("avx"));
+        // Again, from the cached answer.
+        assert_eq!(avx::available(), std::is_x86_feature_detected!("avx"));
     }
 
     #[test]
