@@ -270,7 +270,8 @@ mod tests {
         let data: [u8; 40] = core::array::from_fn(|i| i as u8 + 1);
         for len in 0..=data.len() {
             let bytes = &data[..len];
-            let words: [AtomicUsize; 5] = core::array::from_fn(|i| AtomicUsize::new(bytes.word(i)));
+            let words: [AtomicUsize; 40 / WORD] =
+                core::array::from_fn(|i| AtomicUsize::new(bytes.word(i)));
             let held = &words[..len.div_ceil(WORD)];
             assert!(bytes.matches(held), "len {len}");
             // Any one bit changed, in the bytes or in the padding, is a mismatch.

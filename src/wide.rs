@@ -14,11 +14,13 @@
 //! aligned 8-byte part of a 16-byte SSE or 32-byte AVX access indivisibly. That last point is
 //! how every x86-64 processor behaves, not a documented rule: the manuals guarantee aligned
 //! 8-byte accesses, and say only that wider SSE and AVX accesses "may be implemented using
-//! multiple memory accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte atomic loads (or
-//! stores) of the same words, of the same size as every other access to them: what the
-//! word-at-a-time copy does, in an order within the block that no caller relies on (readers
-//! validate a whole copy with the seqlock afterwards; writers publish with a Release store
-//! that follows the whole copy). And a processor that did split a part would only ever give a
+//! multiple memory accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte
+//! atomic loads (or stores) of the same words, of the same size as every other access to them:
+//! what the word-at-a-time copy does, in an order within the block that no caller relies on
+//! (readers validate a whole copy with the seqlock afterwards; writers publish with a Release
+//! store that follows the whole copy). The copies use ordinary loads and stores, never
+//! non-temporal ones, which x86 does not order with later stores: the Release store that
+//! publishes a value must not pass the copy of it. And a processor that did split a part would only ever give a
 //! reader a mixed word while a writer was changing it, a copy the seqlock check then throws
 //! away, as it does any copy that overlapped a write. Under Miri (which cannot run inline
 //! assembly) and loom (whose atomics are not plain memory), and on every other target,
@@ -138,20 +140,24 @@ mod blocks {
     /// cost more than the wider copies save.
     const AVX_BLOCKS: usize = 8;
 
-    /// Copies `blocks` (at least one) blocks from `src` to `dst`: 32 bytes per AVX load and
-    /// store for long copies where the processor and operating system support AVX (1 KiB
-    /// from the last-level cache: about 57 ns, against 67 to 80 ns with SSE2 and 52 ns for
-    /// `memcpy`, on an Intel Xeon), else 16 bytes per SSE2 load and store.
+    /// Copies `blocks` blocks from `src` to `dst`: 32 bytes per AVX load and store for long
+    /// copies where the processor and operating system support AVX (1 KiB from the last-level
+    /// cache: about 57 ns, against 67 to 80 ns with SSE2 and 52 ns for `memcpy`, on an Intel
+    /// Xeon), else 16 bytes per SSE2 load and store.
     ///
     /// # Safety
-    /// `src` must be valid for reads and `dst` for writes of `blocks * BLOCK` bytes, the two
-    /// ranges must not overlap, and every access to them that may race these must be an
-    /// aligned atomic word access (module docs).
+    ///
+    /// Behavior is undefined if any of the following conditions are violated:
+    /// - `blocks` is at least one;
+    /// - `src` is valid for reads and `dst` for writes of `blocks * BLOCK` bytes, and the two
+    ///   ranges do not overlap;
+    /// - the side that is shared (slot words) is 8-aligned, and every access to it that may
+    ///   race these is an aligned atomic word access (module docs).
     #[inline(always)]
     unsafe fn copy(src: *const u8, dst: *mut u8, blocks: usize) {
         if blocks >= AVX_BLOCKS && avx::available() {
-            // SAFETY: the caller's contract, and `avx::available` said the processor and the
-            // operating system support AVX.
+            // SAFETY: the caller's contract, with `blocks >= AVX_BLOCKS >= 1`, and
+            // `avx::available` said the processor and the operating system support AVX.
             unsafe { avx::copy(src, dst, blocks) };
         } else {
             // SAFETY: the caller's contract.
@@ -162,7 +168,10 @@ mod blocks {
     /// [`copy`] in 16-byte SSE2 loads and stores.
     ///
     /// # Safety
-    /// As for [`copy`].
+    ///
+    /// As for [`copy`]: `blocks` at least one (the loop runs once before it tests the count),
+    /// both ranges valid for `blocks * BLOCK` bytes and disjoint, the shared side 8-aligned and
+    /// otherwise accessed only as aligned atomic words.
     #[inline(always)]
     unsafe fn copy_sse2(src: *const u8, dst: *mut u8, blocks: usize) {
         // SAFETY: the caller's contract covers every byte read and written. The assembly
@@ -186,6 +195,60 @@ mod blocks {
                 b = out(xmm_reg) _,
                 options(nostack),
             );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::vec::Vec;
+
+        /// One way to copy blocks, named for failure messages.
+        type Copier = (&'static str, unsafe fn(*const u8, *mut u8, usize));
+
+        /// The copies the processor can run: SSE2 always, AVX where detected, and the
+        /// dispatching [`copy`].
+        fn copiers() -> Vec<Copier> {
+            let mut copiers: Vec<Copier> = std::vec![("sse2", copy_sse2), ("dispatch", copy)];
+            if avx::available() {
+                copiers.push(("avx", avx::copy));
+            }
+            copiers
+        }
+
+        #[test]
+        fn every_block_copy_moves_exactly_its_blocks() {
+            const GUARD: u8 = 0xee;
+            for (name, copier) in copiers() {
+                for blocks in 1..=32 {
+                    let len = blocks * BLOCK;
+                    // Source from an odd word of an 8-aligned vector (8- but not 16-aligned),
+                    // into a destination one byte past a 16-byte boundary, guards around it.
+                    let words: Vec<u64> = (0..len / 8 + 1)
+                        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                        .collect();
+                    let mut out = std::vec![GUARD; len + 2 * BLOCK];
+                    // SAFETY: the source is `len` bytes from the second word of `words`, the
+                    // destination `len` bytes of `out` from offset `BLOCK + 1`; they do not
+                    // overlap, `blocks >= 1`, and no other thread sees either.
+                    unsafe {
+                        copier(
+                            words[1..].as_ptr().cast(),
+                            out.as_mut_ptr().add(BLOCK + 1),
+                            blocks,
+                        )
+                    };
+                    let expected: Vec<u8> =
+                        words[1..].iter().flat_map(|w| w.to_ne_bytes()).collect();
+                    let at = std::format!("{name}, {blocks} blocks");
+                    assert_eq!(out[BLOCK + 1..BLOCK + 1 + len], expected[..len], "{at}");
+                    assert!(out[..BLOCK + 1].iter().all(|&b| b == GUARD), "{at}: before");
+                    assert!(
+                        out[BLOCK + 1 + len..].iter().all(|&b| b == GUARD),
+                        "{at}: after"
+                    );
+                }
+            }
         }
     }
 }
@@ -214,9 +277,13 @@ mod avx {
     const ABSENT: u32 = 1;
     const PRESENT: u32 = 2;
 
-    /// Whether this processor and its operating system support AVX.
+    /// Whether this processor and its operating system support AVX. Never inside an SGX
+    /// enclave, where `cpuid` faults.
     #[inline(always)]
     pub(super) fn available() -> bool {
+        if cfg!(target_env = "sgx") {
+            return false;
+        }
         // Relaxed: the state is a pure function of the machine; a thread that sees UNKNOWN
         // works it out again and stores the same answer, and nothing else is published here.
         match STATE.load(Ordering::Relaxed) {
@@ -229,24 +296,30 @@ mod avx {
     #[inline(never)]
     fn detect() -> bool {
         // CPUID.1:ECX bit 27 is OSXSAVE (`xgetbv` may run), bit 28 is AVX.
-        // SAFETY: `cpuid` is available on every x86-64 processor. (`__cpuid` is a safe
-        // function in newer Rust, an `unsafe fn` in older versions the crate supports.)
+        // SAFETY: every x86-64 processor has `cpuid`, and outside an SGX enclave (excluded by
+        // `available`) it may run. (`__cpuid` may be a safe function in newer Rust; it is an
+        // `unsafe fn` in the versions the crate supports.)
         #[allow(unused_unsafe)]
         let features = unsafe { core::arch::x86_64::__cpuid(1) }.ecx;
         let present = features & (1 << 27) != 0
             && features & (1 << 28) != 0
             // XCR0 bits 1 and 2: the operating system saves the SSE and AVX state.
-            && xcr0() & 0b110 == 0b110;
+            // SAFETY: OSXSAVE (bit 27) was checked just above.
+            && unsafe { xcr0() } & 0b110 == 0b110;
         // Relaxed: see `available`.
         STATE.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
         present
     }
 
-    /// The extended control register XCR0. Only called where CPUID reports OSXSAVE.
-    fn xcr0() -> u64 {
+    /// The extended control register XCR0.
+    ///
+    /// # Safety
+    ///
+    /// CPUID must report OSXSAVE (leaf 1, ECX bit 27): elsewhere `xgetbv` faults.
+    unsafe fn xcr0() -> u64 {
         let (low, high): (u32, u32);
         // SAFETY: `xgetbv` with ECX = 0 reads XCR0; it is defined wherever CPUID reports
-        // OSXSAVE, which the caller checked. It touches no memory and no flags.
+        // OSXSAVE, which the caller promises. It touches no memory and no flags.
         unsafe {
             core::arch::asm!(
                 "xgetbv",
@@ -262,20 +335,22 @@ mod avx {
     /// Copies `blocks` 32-byte blocks from `src` to `dst`, one AVX load and store each.
     ///
     /// # Safety
+    ///
     /// Behavior is undefined if any of the following conditions are violated:
     /// - the processor and the operating system support AVX ([`available`]);
-    /// - `blocks` is at least one;
+    /// - `blocks` is at least one (the loop runs once before it tests the count);
     /// - `src` is valid for reads and `dst` for writes of `blocks * 32` bytes, and the two
     ///   ranges do not overlap;
-    /// - every access to them that may race these is an aligned atomic word access (the
-    ///   module docs of `wide.rs`).
+    /// - the shared side (slot words) is 8-aligned, and every access to it that may race
+    ///   these is an aligned atomic word access (the module docs of `wide.rs`).
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn copy(src: *const u8, dst: *mut u8, blocks: usize) {
         // SAFETY: the caller's contract covers every byte read and written and the
         // instructions used. The assembly touches no stack and no other memory, and clobbers
         // only the registers declared and the flags, which `dec` writes. `vzeroupper` clears
-        // the upper halves of every vector register (declared through the C ABI's clobbers),
-        // so that SSE code after it pays no transition penalty.
+        // the upper halves of ymm0 to ymm15 (and of zmm0 to zmm15 where AVX-512 exists; all
+        // declared through the C ABI's clobbers), so that SSE code after it pays no
+        // transition penalty.
         unsafe {
             core::arch::asm!(
                 "2:",
