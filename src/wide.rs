@@ -222,15 +222,17 @@ mod blocks {
             for (name, copier) in copiers() {
                 for blocks in 1..=32 {
                     let len = blocks * BLOCK;
-                    // Source from an odd word of an 8-aligned vector (8- but not 16-aligned),
-                    // into a destination one byte past a 16-byte boundary, guards around it.
+                    // Source from the second word of a `Vec<u64>` (8-aligned, and not 16-aligned
+                    // where the allocator returns 16-aligned memory, as glibc's does), into a
+                    // destination at an odd offset, guard bytes around it.
                     let words: Vec<u64> = (0..len / 8 + 1)
                         .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
                         .collect();
                     let mut out = std::vec![GUARD; len + 2 * BLOCK];
                     // SAFETY: the source is `len` bytes from the second word of `words`, the
                     // destination `len` bytes of `out` from offset `BLOCK + 1`; they do not
-                    // overlap, `blocks >= 1`, and no other thread sees either.
+                    // overlap, `blocks >= 1`, no other thread sees either, and the AVX copy is
+                    // among `copiers` only where `avx::available` found AVX.
                     unsafe {
                         copier(
                             words[1..].as_ptr().cast(),
