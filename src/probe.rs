@@ -3,10 +3,11 @@
 //! A key starts at its home chunk and moves on by a step of its own (double hashing, as folly's
 //! F14 does), both taken from its hash: the home from the upper 32 bits, the step from the lower
 //! 32. The multiply-shift reduction is ruled by the top bits of each half (bits 56..64 and
-//! 24..32), so home and step are independent of each other and of the tag (bits 0..7). Keys that share a home chunk therefore part ways at once,
-//! and entries displaced from one crowded chunk do not pile up on its neighbours. With linear
-//! probing they do: under churn at high load, runs of chunks with non-zero overflow counters
-//! grow long and every lookup of an absent key has to walk a whole run.
+//! 24..32), so home and step are independent of each other and of the tag (bits 0..7). Keys
+//! that share a home chunk therefore part ways at once, and entries displaced from one crowded
+//! chunk do not pile up on its neighbours. With linear probing they do: under churn at high
+//! load, runs of chunks with non-zero overflow counters grow long and every lookup of an absent
+//! key has to walk a whole run.
 //!
 //! A key's overflow class (bits 7 and 8 of its hash) says which of a chunk's four overflow
 //! counters it counts in (see `chunk.rs`).

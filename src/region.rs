@@ -301,7 +301,8 @@ impl<'r> Unformatted<'r> {
             //   and `slots_offset + chunks * 9 * slot_size == needed` by `Layout`'s arithmetic,
             //   which `Layout::new` checked for overflow;
             // - both offsets are multiples of 64, so with `base` aligned to 8 the pointers are
-            //   aligned for `ControlBlock` (at most 8) and for the slots' `AtomicU32`/`AtomicUsize`;
+            //   aligned for `ControlBlock` (at most 8) and for the slots' `AtomicU32` and
+            //   `AtomicUsize`;
             // - every bit pattern is a valid `ControlBlock`; all accesses are atomic (the
             //   constructors' contract).
             let controls = unsafe {

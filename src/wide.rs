@@ -9,23 +9,23 @@
 //! with AVX (detected at run time), one 32-byte AVX load and store per block; the remaining
 //! words one at a time.
 //!
-//! Why that is sound: the block copies act only on 8-byte-aligned words (slot areas are
-//! 8-aligned and padded to whole words, `layout.rs`), and x86-64 processors read or write each
-//! aligned 8-byte part of a 16-byte SSE or 32-byte AVX access indivisibly. That last point is
-//! how every x86-64 processor behaves, not a documented rule: the manuals guarantee aligned
-//! 8-byte accesses, and say only that wider SSE and AVX accesses "may be implemented using
-//! multiple memory accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte
-//! atomic loads (or stores) of the same words, of the same size as every other access to them:
-//! what the word-at-a-time copy does, in an order within the block that no caller relies on
-//! (readers validate a whole copy with the seqlock afterwards; writers publish with a Release
-//! store that follows the whole copy). The copies use ordinary loads and stores, never
-//! non-temporal ones, which x86 does not order with later stores: the Release store that
-//! publishes a value must not pass the copy of it. And a processor that did split a part would only ever give a
-//! reader a mixed word while a writer was changing it, a copy the seqlock check then throws
-//! away, as it does any copy that overlapped a write. Under Miri (which cannot run inline
-//! assembly) and loom (whose atomics are not plain memory), and on every other target,
-//! x86-64 ones without SSE2 (`x86_64-unknown-none`) or with 32-bit pointers (x32) included,
-//! the word-at-a-time copy runs instead.
+//! Why that is sound: the block copies act only on 8-byte-aligned words (slot areas are 8-aligned
+//! and padded to whole words, `layout.rs`), and x86-64 processors read or write each aligned
+//! 8-byte part of a 16-byte SSE or 32-byte AVX access indivisibly. That last point is how every
+//! x86-64 processor behaves, not a documented rule: the manuals guarantee aligned 8-byte accesses,
+//! and say only that wider SSE and AVX accesses "may be implemented using multiple memory
+//! accesses". Given it, each block copy acts as a sequence of Relaxed 8-byte atomic loads (or
+//! stores) of the same words, of the same size as every other access to them: what the
+//! word-at-a-time copy does, in an order within the block that no caller relies on (readers
+//! validate a whole copy with the seqlock afterwards; writers publish with a Release store that
+//! follows the whole copy). The copies use ordinary loads and stores, never non-temporal ones,
+//! which x86 does not order with later stores: the Release store that publishes a value must not
+//! pass the copy of it. And a processor that did split a part would only ever give a reader a
+//! mixed word while a writer was changing it, a copy the seqlock check then throws away, as it
+//! does any copy that overlapped a write. Under Miri (which cannot run inline assembly) and loom
+//! (whose atomics are not plain memory), and on every other target, x86-64 ones without SSE2
+//! (`x86_64-unknown-none`) or with 32-bit pointers (x32) included, the word-at-a-time copy runs
+//! instead.
 
 use crate::bytes::{short_word, tail_word, word_of_exact};
 use crate::sync::{AtomicUsize, Ordering};
