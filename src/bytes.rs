@@ -5,7 +5,8 @@
 use crate::hash::{Seed, hash_parts};
 use crate::sync::{AtomicUsize, Ordering};
 
-const WORD: usize = core::mem::size_of::<usize>();
+/// Bytes in a word: the unit of every slot access.
+pub(crate) const WORD: usize = core::mem::size_of::<usize>();
 
 /// A byte string the map can hash, compare against a slot and copy into one.
 ///

@@ -46,8 +46,9 @@ pub trait Liveness: Sync {
 
     /// A test hook (feature `test-hooks`, for crash tests only): called by a writer in the
     /// middle of a write, holding the chunk lock, with the chunk's sequence odd and the new
-    /// entry written but not yet published. A crash test makes it stop the process there and
-    /// kills it. The default does nothing.
+    /// entry written but not yet published (or, for a one-word value replaced in place, already
+    /// stored). A crash test makes it stop the process there and kills it. The default does
+    /// nothing.
     #[cfg(feature = "test-hooks")]
     fn inside_write(&self) {}
 }

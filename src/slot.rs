@@ -7,13 +7,11 @@
 //! before anything is decoded or trusted. Lengths read from a slot are checked against the
 //! slot's size before they bound a copy.
 
-use crate::bytes::Bytes;
+use crate::bytes::{Bytes, WORD};
 use crate::hash::{MapHasher, Seed};
 use crate::region::SlotRef;
 use crate::sync::{AtomicUsize, Ordering};
 use core::hash::Hasher as _;
-
-const WORD: usize = core::mem::size_of::<usize>();
 
 /// What one entry is, for writing it into a slot: its bytes, and their lengths as the writer
 /// read and checked them once (the slot stores these, whatever `len` would say now).

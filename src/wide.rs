@@ -27,10 +27,8 @@
 //! (`x86_64-unknown-none`) or with 32-bit pointers (x32) included, the word-at-a-time copy runs
 //! instead.
 
-use crate::bytes::{short_word, tail_word, word_of_exact};
+use crate::bytes::{WORD, short_word, tail_word, word_of_exact};
 use crate::sync::{AtomicUsize, Ordering};
-
-const WORD: usize = core::mem::size_of::<usize>();
 
 /// Copies the first `out.len()` bytes of `words` into `out` (at most all of `words`; the copy
 /// stops there): whole blocks, then whole words, then the tail.

@@ -11,6 +11,7 @@
 //!   slot, publish it by setting its tag (a writer that dies before the tag leaves nothing;
 //!   one that dies after leaves the complete entry, and at most an over-count);
 //! - replace: write the chunk's spare physical slot, publish it with one store of the slot map;
+//!   or, for a value of one word replacing one of the same length, store that word in place;
 //! - remove: clear the tag (no sequence bump: no slot is written), then lower the overflow
 //!   counters (a death between the two leaves an over-count: a slightly longer probe, never a
 //!   lost key).
@@ -20,7 +21,7 @@
 
 use super::RawMap;
 use super::read::{InChunk, Locate};
-use crate::bytes::Bytes;
+use crate::bytes::{Bytes, WORD};
 use crate::chunk::{self, Tags, tag_of};
 use crate::error::{Corruption, Error, ValueProblem};
 use crate::header;
@@ -272,8 +273,9 @@ impl<'r> RawMap<'r> {
                 }
             }
         };
+        // A replace of a one-word value usually stores it in place (`replace_word`).
         let (slot, spare) = match tags.matching(tag).first() {
-            Some(slot) => (Some(slot), may_insert),
+            Some(slot) => (Some(slot), may_insert && self.layout.max_value_len() > WORD),
             None if may_insert => (tags.empty().first(), false),
             None => (None, false),
         };
@@ -689,7 +691,9 @@ impl<'r> RawMap<'r> {
         guard.end_write();
     }
 
-    /// Replaces the entry at `spot`, in a locked chunk, through the chunk's spare slot.
+    /// Replaces the entry at `spot`, in a locked chunk: in place when the new value fits in
+    /// one word and has the old one's length (see [`replace_word`](Self::replace_word)), else
+    /// through the chunk's spare slot.
     #[inline(always)]
     fn replace<K: Bytes + ?Sized, V: Bytes + ?Sized>(
         &self,
@@ -697,6 +701,10 @@ impl<'r> RawMap<'r> {
         spot: Spot<'r>,
         entry: Entry<'_, K, V>,
     ) -> Result<(), Error> {
+        if entry.value_len <= WORD && spot.entry.value_len() == entry.value_len {
+            self.replace_word(guard, spot.entry, entry.value);
+            return Ok(());
+        }
         let spare = chunk::writable_spare(spot.map, spot.chunk)?;
         let stamp = spot.entry.stamp();
         guard.begin_write();
@@ -712,6 +720,30 @@ impl<'r> RawMap<'r> {
         );
         guard.end_write();
         Ok(())
+    }
+
+    /// Replaces the value of `slot`, in a locked chunk, with `value`, which fits in one word
+    /// and has the stored value's length, by storing that word in place: nothing else in the
+    /// slot changes. One aligned atomic store is crash-atomic: a writer killed at any instant
+    /// leaves the old value or the new one, never a mix, as the spare slot guarantees for
+    /// longer values. Readers that overlap the store fail their sequence check, as for any
+    /// write.
+    #[inline(always)]
+    fn replace_word<V: Bytes + ?Sized>(
+        &self,
+        guard: &mut ChunkGuard<'_>,
+        slot: SlotRef<'r>,
+        value: &V,
+    ) {
+        guard.begin_write();
+        if let Some(word) = slot.value.first() {
+            // Relaxed: `begin_write`'s Release fence orders it after the odd sequence, and
+            // `end_write`'s Release store publishes it, as for every slot store.
+            word.store(value.word(0), Ordering::Relaxed);
+        }
+        #[cfg(feature = "test-hooks")]
+        self.liveness.inside_write();
+        guard.end_write();
     }
 
     /// Lowers the overflow counters of the chunks an entry with `probe` in `chunk` probed past.

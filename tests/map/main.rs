@@ -208,6 +208,53 @@ fn fetch_add_counts_and_checks_the_value_length() {
     assert_eq!(map.get_into::<8>(b"short").unwrap().unwrap(), b"abc");
 }
 
+/// Replaces whose new value fits in one word and has the old one's length are stored in
+/// place; the others go through the spare slot. Both change the key's value and nothing else.
+#[test]
+fn replaces_in_place_and_through_the_spare_slot_change_only_their_value() {
+    let layout = Layout::new(40, 8, 16).unwrap();
+    let mut mem = memory(&layout);
+    let map = RawMap::init(region_bytes(&mut mem), layout).unwrap();
+    let key = |n: u8| [n; 8];
+    for n in 0..30 {
+        map.insert(&key(n), &[n; 5]).unwrap();
+    }
+    let mut expected = entries(&map);
+    let mut check = |n: u8, value: &[u8], expected: &mut Vec<(Vec<u8>, Vec<u8>)>| {
+        assert_eq!(map.insert(&key(n), value), Ok(true));
+        expected[usize::from(n)].1 = value.to_vec();
+        assert_eq!(&entries(&map), expected);
+        // A buffer longer than the value: the bytes past it are not the value's.
+        let mut out = [0xee; 16];
+        assert_eq!(map.get(&key(n), &mut out), Ok(Some(value.len())));
+        assert_eq!(&out[..value.len()], value);
+        map.verify().unwrap();
+    };
+    // Same length, one word: in place.
+    check(3, b"abcde", &mut expected);
+    check(3, b"vwxyz", &mut expected);
+    // Shorter and longer, within a word: through the spare slot, then in place again.
+    check(3, b"ab", &mut expected);
+    check(3, b"cd", &mut expected);
+    check(3, b"12345678", &mut expected);
+    check(3, &u64::MAX.to_le_bytes(), &mut expected);
+    // Longer than a word, then back.
+    check(3, b"a value of 16 b.", &mut expected);
+    check(3, b"another, 16 long", &mut expected);
+    check(3, b"", &mut expected);
+    check(3, b"", &mut expected);
+    check(3, b"x", &mut expected);
+    // An iterator started before a replace yields the key once, with the old or new value.
+    let mut iter = map.iter::<8, 16>();
+    let first = iter.next().unwrap().unwrap();
+    for n in 0..30 {
+        map.insert(&key(n), &[n ^ 0xff; 5]).unwrap();
+    }
+    let rest: Vec<_> = iter.map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 29);
+    assert!(rest.iter().all(|(k, _)| k[..] != first.0[..]));
+}
+
 #[test]
 fn update_inserts_modifies_and_removes() {
     let layout = Layout::new(10, 8, 8).unwrap();

@@ -393,10 +393,58 @@ const ROUNDS: u64 = 20_000;
 /// The longest any survivor operation may take: waits are bounded by the handles' timeout
 /// (5 s); this allows for a busy machine on top.
 const OPERATION_BOUND: Duration = Duration::from_secs(8);
-/// What the victim writes into "hot": a value nobody else writes.
-const VICTIMS_VALUE: (u64, u64, u64) = (9, 99, 1);
-/// What "hot" holds before the victim writes, when it is there.
-const OLD_VALUE: (u64, u64, u64) = (0, 99, 0);
+
+/// What "hot", the key a victim is killed writing, holds before that write, and so which
+/// write it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hot {
+    /// Nothing: the victim inserts it.
+    Absent,
+    /// A 16-byte value: the victim replaces it with another through the chunk's spare slot,
+    /// and is killed before publishing it.
+    Long,
+    /// An 8-byte value: the victim replaces it with another of the same length, which is
+    /// stored in place, and is killed after that store, before the write ends.
+    Word,
+}
+
+impl Hot {
+    const ALL: [Hot; 3] = [Hot::Absent, Hot::Long, Hot::Word];
+
+    fn from_env() -> Self {
+        let name = std::env::var("HOT").unwrap();
+        Self::ALL
+            .into_iter()
+            .find(|hot| format!("{hot:?}") == name)
+            .unwrap()
+    }
+
+    /// What "hot" holds before the victim writes.
+    fn old(self) -> Option<Vec<u8>> {
+        match self {
+            Hot::Absent => None,
+            Hot::Long => Some(value(0, 99, 0).to_vec()),
+            Hot::Word => Some(0x0123_4567_89ab_cdef_u64.to_le_bytes().to_vec()),
+        }
+    }
+
+    /// What the victim writes: values nobody else writes.
+    fn new(self) -> Vec<u8> {
+        match self {
+            Hot::Absent | Hot::Long => value(9, 99, 1).to_vec(),
+            Hot::Word => 0xfedc_ba98_7654_3210_u64.to_le_bytes().to_vec(),
+        }
+    }
+
+    /// What "hot" holds once the victim is dead: the old value, unless the victim's write was
+    /// one store, which it had made.
+    fn after_kill(self) -> Option<Vec<u8>> {
+        match self {
+            Hot::Absent | Hot::Long => self.old(),
+            Hot::Word => Some(self.new()),
+        }
+    }
+}
 
 fn kill_options() -> Options {
     Options::new().timeout(Duration::from_secs(5))
@@ -411,7 +459,8 @@ fn one_chunk() -> Layout {
 }
 
 /// The process's liveness, except that in the middle of a write (chunk locked, sequence odd,
-/// the new entry written but not published) it says so on stdout and stops there for good.
+/// the new entry written but not published, or a one-word value stored in place) it says so
+/// on stdout and stops there for good.
 struct StopInsideWrite(ProcessLiveness);
 
 impl Liveness for StopInsideWrite {
@@ -442,26 +491,24 @@ impl Liveness for StopInsideWrite {
     }
 }
 
-/// Writes `VICTIMS_VALUE` into "hot" (replacing it, or inserting it: whichever the map needs)
-/// and stops inside that write, to be killed there.
+/// Writes [`Hot::new`] into "hot" (replacing it, or inserting it: whichever the map needs) and
+/// stops inside that write, to be killed there.
 fn writer_victim(name: &str) {
     let map = SharedHashMap::open_with(name, &kill_options()).unwrap();
     let stop = StopInsideWrite(map.liveness().clone());
-    let (w, i, v) = VICTIMS_VALUE;
     map.handle()
         .with_liveness(&stop)
-        .insert(b"hot", &value(w, i, v))
+        .insert(b"hot", &Hot::from_env().new())
         .unwrap();
     panic!("the write finished: inside_write was never called");
 }
 
 /// Once let go: round after round, writes, reads and removes its own key, adds to "count",
-/// and reads "hot", all in the chunk whose lock a killed writer held. "hot" must hold what it
-/// held before that writer (`HOT`: 1 if it was there), and every operation must finish within
-/// `OPERATION_BOUND`.
+/// and reads "hot", all in the chunk whose lock a killed writer held. "hot" must hold what that
+/// writer left ([`Hot::after_kill`]), and every operation must finish within `OPERATION_BOUND`.
 fn survivor(name: &str, id: u64) {
     let map = SharedHashMap::open_with(name, &kill_options()).unwrap();
-    let hot_was_there = env_u64("HOT") == 1;
+    let left = Hot::from_env().after_kill();
     wait_at_start_line();
     let own = [b's', id as u8];
     let timed = |what: &str, started: Instant| {
@@ -489,14 +536,7 @@ fn survivor(name: &str, id: u64) {
         let started = Instant::now();
         let hot = map.get_into::<16>(b"hot").unwrap();
         timed("get of the killed writer's key", started);
-        if hot_was_there {
-            assert_eq!(check(&hot.expect("hot vanished")), OLD_VALUE);
-        } else {
-            assert!(
-                hot.is_none(),
-                "the killed writer's insert appeared: {hot:?}"
-            );
-        }
+        assert_eq!(hot.as_deref(), left.as_deref(), "hot changed");
         let started = Instant::now();
         map.fetch_add(b"count", 1).unwrap();
         timed("fetch_add", started);
@@ -525,30 +565,31 @@ fn process_state(pid: u32) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
-/// A writer stopped inside its write of "hot" (a replace if `hot_was_there`, else an insert)
-/// is SIGKILLed there; then four processes hammer the chunk it held: every operation finishes
-/// within a bound, "hot" keeps its old value (the write was never published), and the map
-/// verifies clean. With `reap` false, the victim stays a zombie (killed, not yet reaped by
-/// this process, its parent) until the survivors are done.
-fn killed_inside_a_write(test: &str, hot_was_there: bool, reap: bool) {
+/// A writer stopped inside its write of "hot" (which `hot` says) is SIGKILLed there; then four
+/// processes hammer the chunk it held: every operation finishes within a bound, "hot" holds a
+/// whole value (the old one where the write was never published, the new one where it was one
+/// store), and the map verifies clean. With `reap` false, the victim stays a zombie (killed,
+/// not yet reaped by this process, its parent) until the survivors are done.
+fn killed_inside_a_write(test: &str, hot: Hot, reap: bool) {
     let name = UniqueName::new(test);
     let map = SharedHashMap::create_with(name.as_str(), one_chunk(), &kill_options()).unwrap();
-    if hot_was_there {
-        let (w, i, v) = OLD_VALUE;
-        map.insert(b"hot", &value(w, i, v)).unwrap();
+    if let Some(old) = hot.old() {
+        map.insert(b"hot", &old).unwrap();
     }
     let mut survivors = Gated::new();
     for id in 0..SURVIVORS {
         survivors.spawn(
             "survivor",
             name.as_str(),
-            &[
-                ("SURVIVOR", id.to_string()),
-                ("HOT", u8::from(hot_was_there).to_string()),
-            ],
+            &[("SURVIVOR", id.to_string()), ("HOT", format!("{hot:?}"))],
         );
     }
-    let mut victim = Victim(spawn_child("writer-victim", name.as_str(), &[], true));
+    let mut victim = Victim(spawn_child(
+        "writer-victim",
+        name.as_str(),
+        &[("HOT", format!("{hot:?}"))],
+        true,
+    ));
     let stdout = victim.0.stdout.take().unwrap();
     let inside = BufReader::new(stdout)
         .lines()
@@ -589,13 +630,9 @@ fn killed_inside_a_write(test: &str, hot_was_there: bool, reap: bool) {
         victim.0.wait().unwrap();
     }
 
-    // The write the victim was killed in never appears; everything else is exact.
-    let hot = map.get_into::<16>(b"hot").unwrap();
-    if hot_was_there {
-        assert_eq!(check(&hot.unwrap()), OLD_VALUE);
-    } else {
-        assert!(hot.is_none());
-    }
+    // The write the victim was killed in left a whole value; everything else is exact.
+    let left = map.get_into::<16>(b"hot").unwrap();
+    assert_eq!(left.as_deref(), hot.after_kill().as_deref());
     assert_eq!(counter(&map, b"count"), (SURVIVORS * ROUNDS) as i64);
     for id in 0..SURVIVORS {
         assert_eq!(
@@ -603,7 +640,7 @@ fn killed_inside_a_write(test: &str, hot_was_there: bool, reap: bool) {
             (id, 0, ROUNDS - 1)
         );
     }
-    let entries = SURVIVORS as usize + 1 + usize::from(hot_was_there);
+    let entries = SURVIVORS as usize + 1 + usize::from(left.is_some());
     assert_eq!(map.len(), entries);
     assert_eq!(map.iter::<8, 16>().count(), entries);
     let mut scratch = vec![0; map.layout().chunks()];
@@ -616,20 +653,25 @@ fn killed_inside_a_write(test: &str, hot_was_there: bool, reap: bool) {
 
 #[test]
 fn a_writer_killed_inside_a_replace_leaves_the_old_value_and_stops_nobody() {
-    killed_inside_a_write("kill-replace", true, true);
+    killed_inside_a_write("kill-replace", Hot::Long, true);
 }
 
 #[test]
 fn a_writer_killed_inside_an_insert_leaves_no_entry_and_stops_nobody() {
-    killed_inside_a_write("kill-insert", false, true);
+    killed_inside_a_write("kill-insert", Hot::Absent, true);
 }
 
 #[test]
 fn a_killed_writer_not_yet_reaped_is_taken_over_too() {
-    killed_inside_a_write("kill-zombie", true, false);
+    killed_inside_a_write("kill-zombie", Hot::Long, false);
 }
 
 #[test]
 fn a_killed_inserter_not_yet_reaped_is_taken_over_too() {
-    killed_inside_a_write("kill-zombie-insert", false, false);
+    killed_inside_a_write("kill-zombie-insert", Hot::Absent, false);
+}
+
+#[test]
+fn a_writer_killed_inside_a_one_word_replace_leaves_the_new_value_and_stops_nobody() {
+    killed_inside_a_write("kill-replace-word", Hot::Word, true);
 }
