@@ -429,7 +429,7 @@ impl Hot {
     }
 
     /// What the victim writes: values nobody else writes.
-    fn new(self) -> Vec<u8> {
+    fn written(self) -> Vec<u8> {
         match self {
             Hot::Absent | Hot::Long => value(9, 99, 1).to_vec(),
             Hot::Word => 0xfedc_ba98_7654_3210_u64.to_le_bytes().to_vec(),
@@ -441,7 +441,7 @@ impl Hot {
     fn after_kill(self) -> Option<Vec<u8>> {
         match self {
             Hot::Absent | Hot::Long => self.old(),
-            Hot::Word => Some(self.new()),
+            Hot::Word => Some(self.written()),
         }
     }
 }
@@ -491,14 +491,14 @@ impl Liveness for StopInsideWrite {
     }
 }
 
-/// Writes [`Hot::new`] into "hot" (replacing it, or inserting it: whichever the map needs) and
+/// Writes [`Hot::written`] into "hot" (replacing it, or inserting it: whichever the map needs) and
 /// stops inside that write, to be killed there.
 fn writer_victim(name: &str) {
     let map = SharedHashMap::open_with(name, &kill_options()).unwrap();
     let stop = StopInsideWrite(map.liveness().clone());
     map.handle()
         .with_liveness(&stop)
-        .insert(b"hot", &Hot::from_env().new())
+        .insert(b"hot", &Hot::from_env().written())
         .unwrap();
     panic!("the write finished: inside_write was never called");
 }
