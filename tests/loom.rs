@@ -103,6 +103,43 @@ mod tests {
     }
 
     #[test]
+    fn a_read_during_in_place_updates_sees_values_in_order() {
+        loom::model(|| {
+            let map = map(liveness(1, 0, never_dead()));
+            // Values of one word and one length: each update is stored in place.
+            map.insert(b"k", &1u64.to_le_bytes()).unwrap();
+            let writer = thread::spawn(move || {
+                map.insert(b"k", &2u64.to_le_bytes()).unwrap();
+                map.insert(b"k", &3u64.to_le_bytes()).unwrap();
+            });
+            let read = || {
+                let bytes = map.get_into::<16>(b"k").unwrap().unwrap();
+                u64::from_le_bytes(bytes.into_array().unwrap())
+            };
+            let (first, second) = (read(), read());
+            assert!(
+                (1..=3).contains(&first) && first <= second && second <= 3,
+                "{first} then {second}"
+            );
+            writer.join().unwrap();
+            assert_eq!(read(), 3);
+        });
+    }
+
+    #[test]
+    fn two_fetch_adds_of_one_key_lose_no_count() {
+        loom::model(|| {
+            let map = map(liveness(1, 0, never_dead()));
+            map.insert(b"c", &0u64.to_le_bytes()).unwrap();
+            let other = thread::spawn(move || map.fetch_add(b"c", 1).unwrap());
+            let here = map.fetch_add(b"c", 1).unwrap();
+            let there = other.join().unwrap();
+            assert_eq!(here + there, 1, "each saw the other's add or none");
+            assert_eq!(map.fetch_add(b"c", 0).unwrap(), 2);
+        });
+    }
+
+    #[test]
     fn a_read_during_a_remove_sees_the_value_or_nothing() {
         loom::model(|| {
             let map = map(liveness(1, 0, never_dead()));
