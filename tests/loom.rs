@@ -1,8 +1,11 @@
 //! Loom models of the chunk protocol, run on the crate's real code (under `cfg(loom)` the
 //! region is backed by loom's atomics): two inserters of one key, a read during updates, a
 //! read during a remove, a read during a remove and reuse of the slot, an iteration during a
-//! remove-and-reinsert and during a clear-and-reinsert, and a lock taken over from a dead owner. Each was checked to fail with
-//! the protocol step it covers taken out.
+//! remove-and-reinsert and during a clear-and-reinsert, and a lock taken over from a dead
+//! owner. Each was checked to fail with the protocol step it covers taken out. Two more cover
+//! one-word values replaced in place: a read during such updates (values in order, the last one
+//! seen after the writer ends) and two `fetch_add`s of one key (no lost count; checked to fail
+//! when the old value is read outside the key's lock).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
 
