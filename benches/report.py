@@ -94,9 +94,14 @@ def default_dirs():
     return [Path("target/criterion")]
 
 
+# {(group, function, value): (low, high)}: the 95% confidence interval criterion gives for the
+# median of each ratio benchmark (filled by `load`).
+INTERVALS = {}
+
+
 def load(dirs):
     """{group: {(function, value): estimate}} (the mean ns of a timing, the median of a ratio)
-    and the newest estimate's modification time."""
+    and the newest estimate's modification time; ratio intervals go to `INTERVALS`."""
     groups, newest = {}, None
     for base in dirs:
         base = base if base.is_absolute() else ROOT / base
@@ -116,6 +121,10 @@ def load(dirs):
             function = bench.get("function_id") or ""
             value = bench.get("value_str") or ""
             found.setdefault(bench["group_id"], {})[(function, value)] = estimate
+            interval = estimates[statistic].get("confidence_interval") or {}
+            if is_ratio(bench["group_id"]) and "lower_bound" in interval:
+                INTERVALS.setdefault((bench["group_id"], function, value),
+                                     (interval["lower_bound"], interval["upper_bound"]))
             mtime = meta.parent.joinpath("estimates.json").stat().st_mtime
             newest = mtime if newest is None else max(newest, mtime)
         for group, results in found.items():
@@ -309,13 +318,19 @@ def processes_section(results, scaling):
     """The `processes` group: a row per workload and process count, with the scaling ratios of
     `processes-scaling`, and the target."""
     data = processes_data(results)
+
+    def interval(workload, k):
+        """` (low-high)`: the 95% interval of the median scaling ratio, where saved."""
+        bounds = INTERVALS.get((SCALING, workload, str(k)))
+        return f" ({bounds[0]:.2f}-{bounds[1]:.2f})" if bounds else ""
+
     rows = []
     for workload in ordered(data, WORKLOADS):
         for k in sorted(data[workload]):
             ns = data[workload][k]
             times = 1.0 if k == 1 else scaling.get((workload, str(k)))
             rows.append([workload, str(k), fmt_ns(ns), fmt_mops(ns),
-                         f"{times:.2f}" if times else "-",
+                         f"{times:.2f}{interval(workload, k) if k > 1 else ''}" if times else "-",
                          f"{100 * times / k:.0f}%" if times else "-"])
     out = [
         "## processes: one map in shared memory, 1 to N processes",
@@ -326,7 +341,9 @@ def processes_section(results, scaling):
         "each process's heap (what the machine allows without sharing); `*_hot`, every process "
         "on the same 64 keys; `fetch_add`, one counter for all; `len`, every process counting. "
         "`x 1 process`: k processes' throughput over one's, rounds of both alternating within "
-        "every sample (criterion's median); efficiency: that over k.",
+        "every sample (criterion's median, with its 95% confidence interval); efficiency: that "
+        "over k. On a machine whose other tenants come and go, the median of one run moves "
+        "between runs by more than that interval says.",
         "",
         table(["workload", "processes", "ns/op", "M ops/s", "x 1 process", "efficiency"], rows, 1),
         "",
@@ -335,7 +352,7 @@ def processes_section(results, scaling):
     if times:
         verdict = "met" if times >= 1.8 else "missed"
         out += [f"Target: 2 processes read distinct keys at least 1.8x as fast as one: "
-                f"{times:.2f}x ({verdict}).", ""]
+                f"{times:.2f}x{interval('get_distinct', 2)} ({verdict}).", ""]
     if data:
         out += ["![aggregate operations per second against processes](processes.svg)", ""]
     return out
