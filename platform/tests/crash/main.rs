@@ -71,10 +71,10 @@ fn key(owner: u64, k: u64) -> [u8; 8] {
 /// in the middle of the copy (a test that kills writers must be able to catch a torn value).
 const VALUE: usize = 512;
 
-/// Whether the values of key `k` of `owner` are one word long: the writer victim's odd keys
-/// (owner 1), so that its rewrites of them replace one word in place (the map does that for a
-/// value of one word replacing one of the same length) while its even keys' rewrites go
-/// through the chunk's spare slot.
+/// Whether the values of key `k` of `owner` are 8 bytes long: the writer victim's odd keys
+/// (owner 1). On 64-bit targets that is one word, so its rewrites of them replace one word in
+/// place (the map does that for a value of one word replacing one of the same length) while
+/// its even keys' rewrites go through the chunk's spare slot.
 fn one_word(owner: u64, k: u64) -> bool {
     owner == 1 && k % 2 == 1
 }
@@ -728,7 +728,10 @@ impl Crash {
             // A write stopped inside publishes nothing, except a one-word value replacing one,
             // which it stored in place before it stopped; any other operation may have taken
             // effect.
-            let in_place = one_word(owner, k) && old.is_some() && new.is_some_and(|n| n.is_some());
+            let in_place = cfg!(target_pointer_width = "64")
+                && one_word(owner, k)
+                && old.is_some()
+                && new.is_some_and(|n| n.is_some());
             let holds = match stop {
                 Stop::InsideWrite if in_place => new == Some(found),
                 Stop::InsideWrite => found == old,

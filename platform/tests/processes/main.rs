@@ -437,11 +437,11 @@ impl Hot {
     }
 
     /// What "hot" holds once the victim is dead: the old value, unless the victim's write was
-    /// one store, which it had made.
+    /// one store (8 bytes are one word on 64-bit targets), which it had made.
     fn after_kill(self) -> Option<Vec<u8>> {
         match self {
-            Hot::Absent | Hot::Long => self.old(),
-            Hot::Word => Some(self.written()),
+            Hot::Word if cfg!(target_pointer_width = "64") => Some(self.written()),
+            _ => self.old(),
         }
     }
 }
