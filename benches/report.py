@@ -94,21 +94,17 @@ def default_dirs():
     return [Path("target/criterion")]
 
 
-# {(group, function, value): (low, high)}: the 95% confidence interval criterion gives for the
-# median of each ratio benchmark (filled by `load`).
-INTERVALS = {}
-
-
 def load(dirs):
-    """{group: {(function, value): estimate}} (the mean ns of a timing, the median of a ratio)
-    and the newest estimate's modification time; ratio intervals go to `INTERVALS`."""
-    groups, newest = {}, None
+    """{group: {(function, value): estimate}} (the mean ns of a timing, the median of a ratio),
+    {(group, function, value): (low, high)} (the 95% confidence interval criterion gives for
+    the median of each ratio) and the newest estimate's modification time."""
+    groups, intervals, newest = {}, {}, None
     for base in dirs:
         base = base if base.is_absolute() else ROOT / base
         if not base.is_dir():
             print(f"note: {base} does not exist", file=sys.stderr)
             continue
-        found = {}
+        found, found_intervals = {}, {}
         for meta in base.glob("**/new/benchmark.json"):
             try:
                 bench = json.loads(meta.read_text())
@@ -123,13 +119,16 @@ def load(dirs):
             found.setdefault(bench["group_id"], {})[(function, value)] = estimate
             interval = estimates[statistic].get("confidence_interval") or {}
             if is_ratio(bench["group_id"]) and "lower_bound" in interval:
-                INTERVALS.setdefault((bench["group_id"], function, value),
-                                     (interval["lower_bound"], interval["upper_bound"]))
+                found_intervals[(bench["group_id"], function, value)] = (
+                    interval["lower_bound"], interval["upper_bound"])
             mtime = meta.parent.joinpath("estimates.json").stat().st_mtime
             newest = mtime if newest is None else max(newest, mtime)
         for group, results in found.items():
-            groups.setdefault(group, results)
-    return groups, newest
+            if group not in groups:
+                groups[group] = results
+                intervals.update({key: bounds for key, bounds in found_intervals.items()
+                                  if key[0] == group})
+    return groups, intervals, newest
 
 
 def size_entries(size, unit):
@@ -314,14 +313,14 @@ def processes_data(results):
     return data
 
 
-def processes_section(results, scaling):
+def processes_section(results, scaling, intervals):
     """The `processes` group: a row per workload and process count, with the scaling ratios of
-    `processes-scaling`, and the target."""
+    `processes-scaling` (and their `intervals`, as `load` gives them), and the target."""
     data = processes_data(results)
 
     def interval(workload, k):
         """` (low-high)`: the 95% interval of the median scaling ratio, where saved."""
-        bounds = INTERVALS.get((SCALING, workload, str(k)))
+        bounds = intervals.get((SCALING, workload, str(k)))
         return f" ({bounds[0]:.2f}-{bounds[1]:.2f})" if bounds else ""
 
     rows = []
@@ -529,7 +528,7 @@ def main():
                         help="mark the README as a preliminary run")
     args = parser.parse_args()
     dirs = args.dirs or default_dirs()
-    groups, newest = load(dirs)
+    groups, intervals, newest = load(dirs)
     if not groups:
         # Nothing to report: keep whatever README and plots there are.
         sys.exit(f"no criterion estimates under {', '.join(map(str, dirs))}: run the benches first")
@@ -605,7 +604,7 @@ def main():
     else:
         notes.append(f"no `{CLIFF}` group: run `cargo bench --bench core`")
     if "processes" in groups:
-        out += processes_section(groups["processes"], groups.get(SCALING, {}))
+        out += processes_section(groups["processes"], groups.get(SCALING, {}), intervals)
     else:
         notes.append("no `processes` group: run `cargo bench --bench processes`")
 
