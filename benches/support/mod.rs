@@ -422,6 +422,9 @@ pub fn time_threads<const K: usize, const V: usize, M: SharedBenchMap<K, V>>(
                         map.insert(key, new_value);
                     } else {
                         black_box(map.get(key, &mut out));
+                        // As in `get_each`: a value copied into a local that nothing reads
+                        // may be optimized away for maps whose `get` inlines.
+                        black_box(&out);
                     }
                     at = if at + 1 == keys.len() { 0 } else { at + 1 };
                 }
