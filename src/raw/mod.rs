@@ -59,7 +59,7 @@ pub struct RawMap<'r> {
     liveness: &'r dyn Liveness,
     /// Whether writes prefetch the slots they will touch (`write::PREFETCH_ABOVE`).
     prefetch_writes: bool,
-    /// Whether reads prefetch a value's lines before copying it (`read::prefetches_values`).
+    /// Whether writes prefetch all of a long value's lines (`write::prefetches_values`).
     prefetch_values: bool,
 }
 
@@ -246,7 +246,7 @@ impl<'r> RawMap<'r> {
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&layout),
-            prefetch_values: read::prefetches_values(&layout),
+            prefetch_values: write::prefetches_values(&layout),
         })
     }
 
@@ -269,7 +269,7 @@ impl<'r> RawMap<'r> {
             owner: liveness.owner_id().get(),
             liveness,
             prefetch_writes: write::prefetches(&stored.layout),
-            prefetch_values: read::prefetches_values(&stored.layout),
+            prefetch_values: write::prefetches_values(&stored.layout),
         })
     }
 

@@ -152,6 +152,17 @@ pub(super) fn prefetches(layout: &Layout) -> bool {
     layout.region_size() > PREFETCH_ABOVE
 }
 
+/// The shortest value area, in bytes, whose lines a write prefetches all at once (four cache
+/// lines) when it will fill a slot: from there on, waiting for each line as the copy reaches it
+/// costs more than the prefetch instructions. (Reads do not: see `read::CopyInto`.)
+const PREFETCHED_VALUE: usize = 256;
+
+/// Whether writes to a map with `layout` prefetch every line of a value they will fill: where
+/// values are long and the region outgrows the caches (see [`prefetches`]).
+pub(super) fn prefetches_values(layout: &Layout) -> bool {
+    layout.max_value_len() >= PREFETCHED_VALUE && prefetches(layout)
+}
+
 /// A write's key, with what the write derives from it once. The probe sequence past the home
 /// chunk is derived only where a write needs it ([`Write::probe`]): the common path touches
 /// the home chunk alone, and every value it keeps live is one the lock's compare-and-swap may
