@@ -8,7 +8,8 @@ every benchmark of the groups the benches name (`core-*`, `peers-*` and `threads
 FAMILY-KxV-SIZE-LOAD, `churn`, `processes`), and the median of every ratio benchmark (the same
 names with `ratio-` in front, `ratio-churn`, `processes-scaling`: both sides timed together in
 each sample, see benches/support/mod.rs), and writes one table per workload family with ns/op
-and operations per second for every map and its ratio to this crate, the machine (CPU model,
+and operations per second for every map and its ratio to this crate, a table of the single-thread
+and peer targets (how many paired ratios meet each, and the worst), the machine (CPU model,
 processors, date) and the commands used, plus two hand-written SVG plots: operations per second
 against load for every map (16-byte keys, 64-byte values, 2^12 and 2^20 entries) and aggregate
 operations per second against the number of processes.
@@ -278,6 +279,58 @@ def cliff_section(ratios):
         table(["table", "90% / 50%"], rows, 1),
         "",
     ]
+
+
+# The issues' single-thread and peer targets, as they are judged in the benches' own printouts
+# (`target` in benches/core.rs and benches/peers.rs): (what, family, map, workloads, which
+# tables, the lowest MAP / ours ratio that meets it).
+TARGETS = [
+    ("get hit, get miss, remove: at most `std`'s time", "core", "std",
+     {"get_hit", "get_miss", "remove"}, lambda entries: True, 1.0),
+    ("insert: at most 1.25x `std`'s time (2^12 entries)", "core", "std",
+     {"insert"}, lambda entries: entries <= 1 << 12, 0.8),
+    ("insert: at most 1.5x `std`'s time (2^20 entries)", "core", "std",
+     {"insert"}, lambda entries: entries > 1 << 12, 1 / 1.5),
+    ("get hit: at most 2.5x `hashbrown`'s time", "core", "hashbrown",
+     {"get_hit"}, lambda entries: True, 1 / 2.5),
+    ("every other workload: at most 3x `hashbrown`'s time", "core", "hashbrown",
+     set(OPS) - {"get_hit"}, lambda entries: True, 1 / 3),
+    ("every workload: faster than `heapless`", "peers", "heapless",
+     set(OPS), lambda entries: True, 1.0),
+    ("two threads, 90/10 mix: at least as fast as `dashmap`", "threads2", "dashmap",
+     {"mix_90_10"}, lambda entries: True, 1.0),
+    ("gets: at least 5x faster than LMDB (a transaction each)", "peers", "lmdb",
+     {"get_hit", "get_miss"}, lambda entries: True, 5.0),
+    ("inserts and updates: at least 100x faster than LMDB (a transaction each)", "peers", "lmdb",
+     {"insert", "update"}, lambda entries: True, 100.0),
+]
+
+
+def targets_section(ratio_fams):
+    """For each of `TARGETS`, how many of its paired ratios meet it, and the worst of them."""
+    rows = []
+    for what, family, peer, ops, tables, lowest in TARGETS:
+        judged = []
+        for (k, v, entries), by_load in ratio_fams.get(family, {}).items():
+            if not tables(entries):
+                continue
+            for load_, ratios in by_load.items():
+                for op in ops:
+                    if (op, peer) in ratios:
+                        judged.append((ratios[(op, peer)], f"{k}/{v} {power_of_two(entries)} "
+                                       f"{load_}% {op}"))
+        if not judged:
+            continue
+        met = sum(ratio >= lowest for ratio, _ in judged)
+        worst, where = min(judged)
+        rows.append([what, f"{met} of {len(judged)}", f"{worst:.2f} ({where})"])
+    if not rows:
+        return []
+    return ["## Targets", "",
+            f"Each target judged on the paired ratios below (`MAP / ours`: above 1.00, {OURS} is "
+            "faster), over every table that has them; the worst is the lowest ratio. The "
+            "processes, churn and cliff targets are in their own sections.", "",
+            table(["target", "met", "worst MAP / ours"], rows, 1), ""]
 
 
 def method_section(calibration):
@@ -578,6 +631,7 @@ def main():
          "(`cargo bench --bench peers`)."),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
+    out += targets_section(ratio_fams)
     out += method_section(groups.get(CALIBRATION, {}))
     for family, title, intro in sections:
         if family in fams:
